@@ -98,16 +98,22 @@ class SimClock:
         if self._rate is not None:
             raise RuntimeError("advance() is for a stepped SimClock (rate=None)")
         target = self.monotonic() + max(0.0, seconds)
+        await self._settle()
         while self._sleepers and self._sleepers[0][0] <= target:
             due, _, fut = heapq.heappop(self._sleepers)
             self._stepped = max(self._stepped, due - self._mono0)
             if not fut.done():
                 fut.set_result(None)
             # Let the woken task run (and perhaps schedule its next sleep) before going on.
-            for _ in range(5):
-                await asyncio.sleep(0)
+            await self._settle()
         self._stepped = target - self._mono0
-        await asyncio.sleep(0)
+        await self._settle()
+
+    @staticmethod
+    async def _settle() -> None:
+        """Give ready tasks a few turns so that they register their next sleeps."""
+        for _ in range(8):
+            await asyncio.sleep(0)
 
     async def advance_to(self, wall: datetime) -> None:
         await self.advance((wall - self.now()).total_seconds())

@@ -35,4 +35,6 @@ def configure(level: str = "info", stream: TextIO | None = None, json: bool | No
         cache_logger_on_first_use=False,
     )
     # pymodbus and aiomqtt log through stdlib logging: keep their noise at warning.
-    logging.basicConfig(level=logging.WARNING, stream=out, format="%(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=out, format="%(name)s %(levelname)s %(message)s"
+    )

@@ -94,7 +94,9 @@ def open_checked(path: Path, now: datetime | None = None) -> tuple[sqlite3.Conne
             side = path.with_name(path.name + suffix)
             if side.exists():
                 shutil.move(side, moved.with_name(moved.name + suffix))
-        log.error("storage_corrupt_moved_aside", path=str(path), moved_to=str(moved), reason=problem)
+        log.error(
+            "storage_corrupt_moved_aside", path=str(path), moved_to=str(moved), reason=problem
+        )
     try:
         conn = _connect(path)
     except sqlite3.Error as exc:

@@ -1,0 +1,1 @@
+"""edgectl: the field technician's CLI."""

@@ -1,0 +1,219 @@
+"""The venue config as frozen typed structs, decoded once from TOML.
+
+Point references are `"device.point"`; device ids, zone ids and bus ids are unique.
+Nothing edits a config after it is decoded: a reload builds a new one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from msgspec import Meta, Struct, field
+
+Id = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+PointRef = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]*\.[A-Za-z0-9_]+$")]
+Port = Annotated[int, Meta(ge=1, le=65535)]
+UnitId = Annotated[int, Meta(ge=1, le=247)]
+Seconds = Annotated[float, Meta(gt=0, le=3600)]
+Minutes = Annotated[float, Meta(ge=0, le=1440)]
+Celsius = Annotated[float, Meta(ge=5, le=35)]
+
+
+class Site(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: Id
+    """Site id used in MQTT topics, e.g. `wcp-main`."""
+    gateway: Id
+    """This gateway's id within the site."""
+    name: str = ""
+    timezone: str = "UTC"
+    """IANA zone name, e.g. `Asia/Shanghai`; schedules are in local time."""
+    on_shutdown: Literal["hold", "safe"] = "hold"
+    """`hold`: outputs stay as they are when the daemon stops; `safe`: lights off, gates closed."""
+
+
+class Storage(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    dir: str = "/var/lib/edged"
+    """State directory: the SQLite database lives here."""
+    runtime_dir: str = "/run/edged"
+    """Runtime directory: the `edgectl` socket lives here."""
+
+
+class Location(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    building: str = ""
+    floor: int = 0
+    room: str = ""
+    x: float = 0.0
+    y: float = 0.0
+
+
+ZoneKind = Literal[
+    "court", "hall", "room", "reading_room", "exhibition", "training", "lobby", "gate", "car_park"
+]
+
+
+class Zone(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: Id
+    kind: ZoneKind
+    name: str = ""
+    parent: Id | None = None
+    """The enclosing zone (a court's hall): shared equipment follows the union of its zones."""
+    target_temp_c: Celsius | None = None
+    lights: list[PointRef] = field(default_factory=list)
+    """Light outputs that serve this zone."""
+    hvac: list[Id] = field(default_factory=list)
+    """HVAC devices that serve this zone (setpoint and on/off points come from the profile)."""
+    sensors: list[Id] = field(default_factory=list)
+
+
+class ModbusTcpBus(
+    Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    kw_only=True,
+    tag="modbus_tcp",
+    tag_field="kind",
+):
+    id: Id
+    host: str
+    port: Port = 502
+    timeout: Seconds = 1.0
+    retries: Annotated[int, Meta(ge=0, le=10)] = 2
+    concurrency: Annotated[int, Meta(ge=1, le=16)] = 1
+
+
+class ModbusRtuBus(
+    Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    kw_only=True,
+    tag="modbus_rtu",
+    tag_field="kind",
+):
+    id: Id
+    port: str
+    """Serial device, e.g. `/dev/ttyUSB0`."""
+    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 19200
+    parity: Literal["N", "E", "O"] = "E"
+    stopbits: Literal[1, 2] = 1
+    timeout: Seconds = 0.5
+    retries: Annotated[int, Meta(ge=0, le=10)] = 2
+
+
+class ModbusRtuTcpBus(
+    Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    kw_only=True,
+    tag="modbus_rtu_tcp",
+    tag_field="kind",
+):
+    id: Id
+    host: str
+    port: Port = 4001
+    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 19200
+    """The serial side's baud rate, for the inter-frame silence."""
+    timeout: Seconds = 1.0
+    retries: Annotated[int, Meta(ge=0, le=10)] = 2
+
+
+class SerialLineBus(
+    Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    kw_only=True,
+    tag="serial_line",
+    tag_field="kind",
+):
+    id: Id
+    port: str
+    role: Literal["qr_scanner", "face_terminal", "card_reader", "plate_camera"]
+    gate: Id
+    """The gate this reader admits to."""
+    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    max_line: Annotated[int, Meta(ge=16, le=4096)] = 512
+
+
+class GpioBus(
+    Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, tag="gpio", tag_field="kind"
+):
+    id: Id
+    backend: Literal["simulated", "rpi"] = "rpi"
+
+
+Bus = ModbusTcpBus | ModbusRtuBus | ModbusRtuTcpBus | SerialLineBus | GpioBus
+
+
+class Device(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: Id
+    profile: str
+    """A profile shipped in `drivers/profiles/` (e.g. `lighting_8ch`)."""
+    bus: Id
+    unit_id: UnitId | None = None
+    """Modbus unit id 1..247 (Modbus buses only)."""
+    pin: Annotated[int, Meta(ge=0, le=63)] | None = None
+    """GPIO pin (BCM numbering; GPIO buses only)."""
+    zone: Id | None = None
+    name: str = ""
+    location: Location = field(default_factory=Location)
+    poll_interval: Annotated[float, Meta(ge=0.05, le=3600)] = 1.0
+    points: dict[str, dict[str, object]] = field(default_factory=dict)
+    """Per-point overrides of the profile, e.g. `{ch1_on = { address = 17 }}`."""
+
+
+class AccessKey(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    kid: Id
+    public_key: str
+    """Ed25519 public key, base64 (32 bytes)."""
+    not_after: str | None = None
+
+
+class Gate(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: Id
+    device: Id
+    """The gate controller (Modbus) or GPIO relay device that opens it."""
+    zones: list[Id] = field(default_factory=list)
+    egress: bool = False
+    """On the egress path: opened and held open in a fire emergency."""
+    pulse_s: Annotated[float, Meta(gt=0, le=60)] = 3.0
+
+
+class Access(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    keys: list[AccessKey] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
+    early_entry_min: Minutes = 15.0
+    late_grace_min: Minutes = 15.0
+
+
+class Uplink(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: Port = 1883
+    protocol: Literal[5, 311] = 5
+    keepalive: Annotated[int, Meta(ge=5, le=3600)] = 30
+    username: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    outbox_max_messages: Annotated[int, Meta(ge=100, le=10_000_000)] = 200_000
+    outbox_max_age_h: Annotated[float, Meta(gt=0, le=24 * 90)] = 24 * 7
+    command_keys: list[AccessKey] = field(default_factory=list)
+    """Keys that sign cloud commands; when set, unsigned commands are refused."""
+
+
+class Guardrails(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    setpoint_min_c: Celsius = 16.0
+    setpoint_max_c: Celsius = 30.0
+
+
+class VenueConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    site: Site
+    storage: Storage = field(default_factory=Storage)
+    zones: list[Zone] = field(default_factory=list)
+    buses: list[Bus] = field(default_factory=list)
+    devices: list[Device] = field(default_factory=list)
+    uplink: Uplink = field(default_factory=Uplink)
+    access: Access = field(default_factory=Access)
+    guardrails: Guardrails = field(default_factory=Guardrails)
+    rules: dict[str, object] = field(default_factory=dict)
+    """Schedules, event rules, templates and emergency policy (see docs/rules.md)."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -2,20 +2,35 @@
 
 On reload the daemon compares keys: a component whose slice of the config did not
 change keeps running (healthy bus connections are not dropped); the others are
-replaced, started or stopped.
+replaced, started or stopped. Start order: buses, reconciler, emergency, automation,
+control socket.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from edge.automation.emergency import EmergencyComponent
+from edge.automation.engine import Automation
+from edge.automation.reconciler import Reconciler
+from edge.automation.site import build_site
+from edge.bookings.store import BookingStore
 from edge.config.model import VenueConfig
-from edge.control.server import ControlServer, Handler
+from edge.control.server import ControlServer
+from edge.field.buses import (
+    BusComponent,
+    BusRegistry,
+    bus_key,
+    device_configs,
+    make_link,
+    modbus_buses,
+)
+from edge.field.points import PointTable
 from edge.storage import Database
 from edge.supervisor import Component
 
@@ -25,10 +40,22 @@ if TYPE_CHECKING:
 
 @dataclass
 class Runtime:
-    """What components share: the daemon (config, clock, supervisor) and the database."""
+    """What components share for the daemon's whole life (reloads keep them)."""
 
     daemon: Daemon
     db: Database
+    bookings: BookingStore
+    points: PointTable = field(default_factory=PointTable)
+    registry: BusRegistry = field(default_factory=BusRegistry)
+    reconciler: Reconciler | None = None
+    automation: Automation | None = None
+    emergency: EmergencyComponent | None = None
+
+    @classmethod
+    async def create(cls, daemon: Daemon, db: Database) -> Runtime:
+        rt = cls(daemon=daemon, db=db, bookings=await BookingStore.open(db))
+        rt.reconciler = Reconciler(daemon.clock, rt.points, rt.registry.write)
+        return rt
 
 
 @dataclass(frozen=True)
@@ -41,40 +68,69 @@ def _key(*parts: Any) -> bytes:
     return msgspec.json.encode(parts)
 
 
+class _ReconcilerComponent:
+    name = "reconciler"
+
+    def __init__(self, reconciler: Reconciler) -> None:
+        self._reconciler = reconciler
+
+    async def run(self, ready: Callable[[], None]) -> None:
+        await self._reconciler.run(ready)
+
+
 def plan(config: VenueConfig, rt: Runtime) -> dict[str, Spec]:
     """The components for `config`, in start order."""
-    runtime_dir = Path(config.storage.runtime_dir)
-    return {
-        "control": Spec(
-            _key(config.storage.runtime_dir),
-            lambda: ControlServer(runtime_dir, control_handlers(rt)),
-        ),
-    }
+    from edge.control.handlers import control_handlers
 
-
-def control_handlers(rt: Runtime) -> dict[str, Handler]:
     d = rt.daemon
+    specs: dict[str, Spec] = {}
+    for b in modbus_buses(config):
 
-    async def ping(args: dict[str, Any], user: str) -> Any:
-        return "pong"
+        def make_bus(b: Any = b) -> Component:
+            return BusComponent(
+                b.id,
+                make_link(b),
+                device_configs(config, b),
+                d.clock,
+                rt.points,
+                rt.registry,
+                d.liveness,
+            )
 
-    async def status(args: dict[str, Any], user: str) -> Any:
-        return {
-            "site": d.config.site.id,
-            "gateway": d.config.site.gateway,
-            "uptime_s": round(d.clock.monotonic() - d.started_mono, 1),
-            "config_version": d.config_version,
-            "config_path": str(d.config_path),
-            "now": d.clock.now().isoformat(),
-            "components": d.supervisor.health(),
-            "database": {
-                "path": str(rt.db.path),
-                "recovered_from": str(rt.db.report.recovered_from or "") or None,
-            },
-        }
+        specs[f"bus:{b.id}"] = Spec(bus_key(config, b), make_bus)
+    assert rt.reconciler is not None
+    reconciler = rt.reconciler
+    specs["reconciler"] = Spec(b"reconciler", lambda: _ReconcilerComponent(reconciler))
+    site, problems = build_site(config)
+    if site is None:  # load() already refused such a config; keep the daemon honest anyway
+        raise ValueError(f"rules config invalid: {problems}")
 
-    async def reload(args: dict[str, Any], user: str) -> Any:
-        ok = await d.reload()
-        return {"reloaded": ok, "config_version": d.config_version}
+    def make_emergency() -> Component:
+        rt.emergency = EmergencyComponent(site, d.clock, rt.points, reconciler, rt.db)
+        return rt.emergency
 
-    return {"ping": ping, "status": status, "reload": reload}
+    def make_automation() -> Component:
+        def reset_at() -> Any:
+            w = rt.emergency.watcher if rt.emergency is not None else None
+            return None if w is None else w.reset_at
+
+        rt.automation = Automation(
+            site,
+            d.clock,
+            rt.points,
+            reconciler,
+            rt.bookings,
+            rt.db,
+            d.liveness,
+            emergency_reset_at=reset_at,
+        )
+        return rt.automation
+
+    specs["emergency"] = Spec(_key(site.emergency, site.zones), make_emergency)
+    specs["automation"] = Spec(_key(site), make_automation)
+    runtime_dir = Path(config.storage.runtime_dir)
+    specs["control"] = Spec(
+        _key(config.storage.runtime_dir),
+        lambda: ControlServer(runtime_dir, control_handlers(rt)),
+    )
+    return specs

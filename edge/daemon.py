@@ -66,7 +66,7 @@ class Daemon:
         except StorageError as exc:
             log.error("storage_unusable", error=str(exc))
             return EX_IOERR
-        self.runtime = Runtime(daemon=self, db=db)
+        self.runtime = await Runtime.create(self, db)
         loop = asyncio.get_running_loop()
         for sig, fn in (
             (signal.SIGTERM, self.request_stop),

@@ -1,6 +1,6 @@
 """edgectl entry point: parse arguments, run one command, exit with a reliable code.
 
-Exit codes: 0 ok, 1 the daemon refused or the check failed, 2 bad arguments,
+Exit codes: 0 ok, 1 the daemon refused or a check failed, 2 bad arguments,
 3 the daemon is not running or not reachable, 78 a config file with problems.
 """
 
@@ -8,21 +8,58 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from edge.cli.client import DaemonRefused, DaemonUnavailable, call
+from edge.cli.render import render
 from edge.config.errors import ConfigError
 from edge.config.load import load
 from edge.profiles import profile_points
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_DAEMON, EXIT_CONFIG = 0, 1, 2, 3, 78
 DEFAULT_RUNTIME = Path("/run/edged")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(s|m|h|d)")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class UsageError(Exception):
+    """Bad arguments; the message says what to type instead."""
+
+
+def parse_duration(text: str) -> float:
+    """'30m', '2h', '1h30m', '90s' -> seconds."""
+    parts = _DURATION.findall(text.strip().lower())
+    if not parts or "".join(n + u for n, u in parts) != text.strip().lower():
+        raise UsageError(f"cannot read duration '{text}': write e.g. 30m, 2h, 1h30m or 90s")
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+
+
+def parse_value(text: str) -> bool | int | float:
+    low = text.strip().lower()
+    if low in ("on", "true", "open", "1"):
+        return True if low != "1" else 1
+    if low in ("off", "false", "closed", "0"):
+        return False if low != "0" else 0
+    try:
+        number = float(low)
+    except ValueError:
+        raise UsageError(
+            f"cannot read value '{text}': write on/off, true/false or a number"
+        ) from None
+    return int(number) if number.is_integer() and "." not in low else number
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edgectl", description="Diagnose and operate edged")
+    p = argparse.ArgumentParser(
+        prog="edgectl",
+        description="Diagnose and operate edged. Exit codes: 0 ok, 1 refused, 2 usage, "
+        "3 daemon not running, 78 bad config.",
+    )
     p.add_argument(
         "--runtime-dir",
         type=Path,
@@ -32,26 +69,42 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for edged")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("status", help="daemon health at a glance")
+    sub.add_parser("status", help="daemon health at a glance").add_argument(
+        "--watch", action="store_true", help="refresh every 2 s"
+    )
     sub.add_parser("ping", help="is edged answering?")
     sub.add_parser("reload", help="reload the config file (like SIGHUP)")
+    sub.add_parser("devices", help="devices and whether they answer")
+    pts = sub.add_parser("points", help="live point values")
+    pts.add_argument("--device")
+    pts.add_argument("--zone")
+    pts.add_argument("--watch", action="store_true", help="refresh every 2 s")
+    sub.add_parser("read", help="one point's value").add_argument("point", metavar="DEVICE.POINT")
+    wr = sub.add_parser("write", help="manual override of an output, always with an expiry")
+    wr.add_argument("point", metavar="DEVICE.POINT")
+    wr.add_argument("value", help="on/off, true/false or a number")
+    wr.add_argument(
+        "--for",
+        dest="duration",
+        metavar="DURATION",
+        help="how long, e.g. 30m or 2h (required: overrides always expire)",
+    )
+    wr.add_argument("--reason", default="")
+    sub.add_parser("release", help="end a manual override now").add_argument(
+        "point", metavar="DEVICE.POINT"
+    )
+    sub.add_parser("explain", help="why an output has its value").add_argument(
+        "point", metavar="DEVICE.POINT"
+    )
+    bk = sub.add_parser("bookings", help="bookings known locally")
+    bk.add_argument("--zone")
+    bk.add_argument("--date", help="local date, YYYY-MM-DD")
+    em = sub.add_parser("emergency", help="fire-alarm linkage state")
+    em.add_argument("action", choices=["status", "reset"])
     cfg = sub.add_parser("config", help="offline config tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    check = cfg_sub.add_parser("check", help="validate a venue config file")
-    check.add_argument("file", type=Path)
+    cfg_sub.add_parser("check", help="validate a venue config file").add_argument("file", type=Path)
     return p
-
-
-def _print(args: argparse.Namespace, result: Any) -> None:
-    if args.json:
-        print(json.dumps(result, indent=2, sort_keys=True, default=str))
-    elif isinstance(result, dict):
-        width = max((len(k) for k in result), default=0)
-        for key, value in result.items():
-            shown = json.dumps(value, default=str) if isinstance(value, dict | list) else value
-            print(f"{key:<{width}}  {shown}")
-    else:
-        print(result)
 
 
 def _config_check(args: argparse.Namespace) -> int:
@@ -80,13 +133,59 @@ def _config_check(args: argparse.Namespace) -> int:
         "buses": len(cfg.buses),
         "devices": len(cfg.devices),
     }
-    _print(
-        args,
-        summary
-        if args.json
-        else f"{args.file}: ok ({len(cfg.zones)} zones, "
-        f"{len(cfg.buses)} buses, {len(cfg.devices)} devices)",
-    )
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"{args.file}: ok ({len(cfg.zones)} zones, {len(cfg.buses)} buses, "
+            f"{len(cfg.devices)} devices)"
+        )
+    return EXIT_OK
+
+
+def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    c = args.command
+    if c in ("status", "ping", "reload", "devices"):
+        return c, {}
+    if c == "points":
+        return c, {k: v for k, v in (("device", args.device), ("zone", args.zone)) if v}
+    if c in ("read", "release", "explain"):
+        return c, {"point": args.point}
+    if c == "write":
+        if args.duration is None:
+            raise UsageError(
+                f"a manual override needs an expiry: edgectl write {args.point} {args.value} "
+                "--for 30m (it returns to its schedule afterwards)"
+            )
+        return c, {
+            "point": args.point,
+            "value": parse_value(args.value),
+            "for_s": parse_duration(args.duration),
+            "reason": args.reason,
+        }
+    if c == "bookings":
+        return c, {k: v for k, v in (("zone", args.zone), ("date", args.date)) if v}
+    if c == "emergency":
+        return f"emergency_{args.action}", {}
+    raise UsageError(f"unknown command {c}")
+
+
+def _once(
+    args: argparse.Namespace, cmd: str, payload: dict[str, Any], show: Callable[[str, Any], None]
+) -> int:
+    try:
+        result = call(args.runtime_dir, cmd, payload, args.timeout)
+    except DaemonUnavailable as exc:
+        print(f"edgectl: {exc}", file=sys.stderr)
+        return EXIT_NO_DAEMON
+    except DaemonRefused as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc), "hint": exc.hint}))
+        else:
+            hint = f"\n  next: {exc.hint}" if exc.hint else ""
+            print(f"edgectl: {exc}{hint}", file=sys.stderr)
+        return EXIT_FAILED
+    show(cmd, result)
     return EXIT_OK
 
 
@@ -95,16 +194,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config":
         return _config_check(args)
     try:
-        result = call(args.runtime_dir, args.command, {}, args.timeout)
-    except DaemonUnavailable as exc:
+        cmd, payload = _request(args)
+    except UsageError as exc:
         print(f"edgectl: {exc}", file=sys.stderr)
-        return EXIT_NO_DAEMON
-    except DaemonRefused as exc:
-        hint = f"\n  hint: {exc.hint}" if exc.hint else ""
-        print(f"edgectl: {exc}{hint}", file=sys.stderr)
-        return EXIT_FAILED
-    _print(args, result)
-    return EXIT_OK
+        return EXIT_USAGE
+
+    def show(cmd: str, result: Any) -> None:
+        if args.json:
+            print(json.dumps(result, indent=2, sort_keys=True, default=str))
+        else:
+            render(cmd, result)
+
+    if not getattr(args, "watch", False):
+        return _once(args, cmd, payload, show)
+    try:
+        while True:
+            print("\033[2J\033[H", end="")
+            code = _once(args, cmd, payload, show)
+            if code != EXIT_OK:
+                return code
+            time.sleep(2)
+    except KeyboardInterrupt:
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -57,6 +57,10 @@ def parse(raw: bytes, source: str, profile_points: ProfilePoints | None = None) 
     if config is None:
         raise ConfigError(source, problems)
     problems = check(config, profile_points)
+    if not problems and profile_points is not None:
+        from edge.automation.site import build_site  # the rules need valid references first
+
+        _, problems = build_site(config)
     if problems:
         raise ConfigError(source, problems)
     return config

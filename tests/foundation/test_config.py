@@ -75,7 +75,8 @@ BAD_CONFIGS = [
         ["zones[0].lights[0]: unknown point 'ch1_onn' (did you mean 'ch1_on'?)"],
     ),
     (
-        BASE + '\n[[devices]]\nid = "lights-1"\nprofile = "lighting_8ch"\nbus = "tcp-1"\nunit_id = 1\n',
+        BASE
+        + '\n[[devices]]\nid = "lights-1"\nprofile = "lighting_8ch"\nbus = "tcp-1"\nunit_id = 1\n',
         [
             "devices[0].id: duplicate device id 'lights-1' (ids must be unique)",
             "devices[1].id: duplicate device id 'lights-1' (ids must be unique)",
@@ -85,10 +86,13 @@ BAD_CONFIGS = [
     ),
     (
         BASE.replace('timezone = "Asia/Shanghai"', 'timezone = "Asia/Shanghia"'),
-        ["site.timezone: unknown timezone 'Asia/Shanghia' (use an IANA name such as 'Asia/Shanghai')"],
+        [
+            "site.timezone: unknown timezone 'Asia/Shanghia' "
+            "(use an IANA name such as 'Asia/Shanghai')"
+        ],
     ),
     (
-        BASE.replace('port = 15020', 'port = "502"'),
+        BASE.replace("port = 15020", 'port = "502"'),
         ["buses[0].port: expected an integer 1..65535, got '502'"],
     ),
     (
@@ -99,7 +103,7 @@ BAD_CONFIGS = [
         ],
     ),
     (
-        BASE.replace('unit_id = 1\n', 'unit_id = 1\npoints = { ch1_on = { address = -5 } }\n'),
+        BASE.replace("unit_id = 1\n", "unit_id = 1\npoints = { ch1_on = { address = -5 } }\n"),
         None,  # an override the profile rejects: checked by prefix below
     ),
     (
@@ -141,7 +145,11 @@ def test_all_errors_reported_at_once() -> None:
     )
     got = problems_of(text)
     assert len(got) == 3
-    assert {g.split(":")[0] for g in got} == {"zones[0].kind", "buses[0].port", "devices[0].unit_id"}
+    assert {g.split(":")[0] for g in got} == {
+        "zones[0].kind",
+        "buses[0].port",
+        "devices[0].unit_id",
+    }
 
 
 def test_missing_file_and_unreadable(tmp_path: Path) -> None:
@@ -164,12 +172,18 @@ def test_config_is_frozen() -> None:
 
 BASE_DATA = tomllib.loads(BASE)
 toml_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=True),
-    st.text(max_size=12), st.sampled_from(["", "court", "tcp-1", "lights-1", "x.y", "modbus_rtu"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(["", "court", "tcp-1", "lights-1", "x.y", "modbus_rtu"]),
 )
 values = st.recursive(
     toml_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 

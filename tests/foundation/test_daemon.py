@@ -32,7 +32,10 @@ def start_edged(config: Path, notify: NotifySocket | None, **env: str) -> subpro
         full_env["NOTIFY_SOCKET"] = str(notify.path)
     return subprocess.Popen(
         [sys.executable, "-m", "edge.daemon", "--config", str(config), "--log-json"],
-        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -85,8 +88,10 @@ def test_watchdog_pings_when_supervised(venue: Path, notify: NotifySocket) -> No
 
 def test_bad_config_exits_78(tmp_path: Path) -> None:
     """A bad config at start: exit 78, every problem on stderr, nothing started."""
-    bad = write(tmp_path / "venue.toml",
-                minimal(tmp_path / "state", tmp_path / "run").replace("unit_id = 1", "unit_id = 0"))
+    bad = write(
+        tmp_path / "venue.toml",
+        minimal(tmp_path / "state", tmp_path / "run").replace("unit_id = 1", "unit_id = 0"),
+    )
     proc = start_edged(bad, None)
     _, err = proc.communicate(timeout=10)
     code = proc.returncode

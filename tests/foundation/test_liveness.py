@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from tests.foundation.notify_socket import NotifySocket
 
 def gaps(messages: list[tuple[float, str]]) -> list[float]:
     times = [t for t, m in messages if m == "WATCHDOG=1"]
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 async def test_blocked_loop_stops_pings(tmp_path: Path) -> None:
@@ -23,7 +24,7 @@ async def test_blocked_loop_stops_pings(tmp_path: Path) -> None:
     notifier = Notifier(str(sink.path))
     task = asyncio.create_task(run_watchdog(notifier, Liveness(SystemClock()), 0.05))
     await asyncio.sleep(0.3)
-    time.sleep(1.0)  # the deliberate block: nothing on the loop can run
+    time.sleep(1.0)  # noqa: ASYNC251 - the deliberate block: nothing on the loop can run
     await asyncio.sleep(0.4)
     task.cancel()
     sink.drain()

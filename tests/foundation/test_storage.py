@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.storage import Database, Schema, StorageError
-from edge.storage import kv
+from edge.storage import Database, Schema, StorageError, kv
 
 NOTES = Schema("notes", ["CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"])
 NOTES_V2 = Schema("notes", [*NOTES.steps, "ALTER TABLE notes ADD COLUMN author TEXT"])

@@ -1,0 +1,1 @@
+"""Automation: rules evaluation, emergency linkage and the reconciler (the only writer)."""

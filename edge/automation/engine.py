@@ -1,0 +1,193 @@
+"""The automation component: gathers the world, evaluates the rules, feeds the reconciler.
+
+Evaluation runs at each next-change instant the rules report, after clock jumps, and
+whenever an input the rules watch, a booking or an override changes (the scheduler is
+poked). Overrides are persisted with their mandatory expiry, so none survives by
+accident and none is lost by a restart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import msgspec
+import structlog
+
+from drivers.modbus.events import BusEvent, PointUpdate, Quality
+from edge.automation.reconciler import Reconciler, Want
+from edge.bookings.model import Booking as StoredBooking
+from edge.bookings.store import BookingStore
+from edge.clock import Clock
+from edge.field.points import PointTable
+from edge.liveness import Liveness
+from edge.scheduler import Scheduler
+from edge.storage import Database, Schema
+from rules import Evaluation, evaluate
+from rules.model import Booking, Entry, Override, PointValue, Site, Value, World
+
+log = structlog.get_logger("edge.automation")
+
+SCHEMA = Schema(
+    component="automation",
+    steps=[
+        "CREATE TABLE overrides (id TEXT PRIMARY KEY, output TEXT NOT NULL, body BLOB NOT NULL)",
+    ],
+)
+MAX_OVERRIDE = timedelta(days=7)
+QUALITY = {Quality.GOOD: "good", Quality.STALE: "stale"}
+
+
+def to_rules_booking(b: StoredBooking) -> Booking:
+    return Booking(
+        booking_id=b.booking_id,
+        zone=b.zone,
+        start=b.start,
+        end=b.end,
+        member=b.member,
+        status=b.status,
+        version=b.version,
+        plate=b.plate,
+    )
+
+
+class OverrideRefused(Exception):
+    """A manual override that cannot be accepted; the message says how to fix it."""
+
+
+class Automation:
+    name = "automation"
+
+    def __init__(
+        self,
+        site: Site,
+        clock: Clock,
+        points: PointTable,
+        reconciler: Reconciler,
+        bookings: BookingStore,
+        db: Database,
+        liveness: Liveness,
+        emergency_reset_at: Callable[[], datetime | None] = lambda: None,
+    ) -> None:
+        self.site = site
+        self._clock = clock
+        self._points = points
+        self._reconciler = reconciler
+        self._bookings = bookings
+        self._db = db
+        self._liveness = liveness
+        self._reset_at = emergency_reset_at
+        self._overrides: dict[str, Override] = {}
+        self._entries: list[Entry] = []
+        self._watched: set[str] = set()
+        self.last: Evaluation | None = None
+        self.memory = World(site=site).memory
+        self.scheduler = Scheduler(clock, self._evaluate, on_beat=lambda: liveness.beat(self.name))
+
+    # ---- inputs -------------------------------------------------------------------
+    def _on_point(self, event: BusEvent) -> None:
+        if isinstance(event, PointUpdate) and f"{event.device}.{event.point}" in self._watched:
+            self.scheduler.poke()
+
+    def record_entry(self, booking_id: str, at: datetime) -> None:
+        """A granted entry for a booking (no-show release input)."""
+        self._entries.append(Entry(booking_id=booking_id, at=at))
+        self.scheduler.poke()
+
+    async def add_override(
+        self, output: str, value: Value, duration: timedelta, source: str, by: str, reason: str = ""
+    ) -> Override:
+        if duration <= timedelta(0) or duration > MAX_OVERRIDE:
+            raise OverrideRefused(
+                f"override duration must be between 1 s and {MAX_OVERRIDE.days} days"
+            )
+        now = self._clock.now()
+        ov = Override(
+            id=f"ov-{output}-{int(now.timestamp() * 1000)}",
+            output=output,
+            value=value,
+            issued_at=now,
+            expires_at=now + duration,
+            source="cloud" if source == "cloud" else "technician",
+            by=by,
+            reason=reason,
+        )
+        body = msgspec.json.encode(ov)
+
+        def save(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM overrides WHERE output = ?", (output,))
+            conn.execute("INSERT INTO overrides VALUES (?, ?, ?)", (ov.id, output, body))
+
+        await self._db.transaction(save)
+        self._overrides = {k: v for k, v in self._overrides.items() if v.output != output}
+        self._overrides[ov.id] = ov
+        log.info("override_set", output=output, value=value, until=ov.expires_at.isoformat(), by=by)
+        self.scheduler.poke()
+        return ov
+
+    async def release(self, output: str, by: str) -> bool:
+        gone = [k for k, v in self._overrides.items() if v.output == output]
+        await self._db.run(lambda c: c.execute("DELETE FROM overrides WHERE output = ?", (output,)))
+        for k in gone:
+            del self._overrides[k]
+        if gone:
+            log.info("override_released", output=output, by=by)
+            self.scheduler.poke()
+        return bool(gone)
+
+    def overrides(self) -> list[Override]:
+        return sorted(self._overrides.values(), key=lambda o: o.output)
+
+    # ---- the loop -------------------------------------------------------------------
+    async def run(self, ready: Callable[[], None]) -> None:
+        await self._db.migrate(SCHEMA)
+        rows = await self._db.run(lambda c: c.execute("SELECT body FROM overrides").fetchall())
+        decoder = msgspec.json.Decoder(Override)
+        self._overrides = {o.id: o for o in (decoder.decode(r[0]) for r in rows)}
+        unsubscribe = self._points.subscribe(self._on_point)
+        self._bookings.add_listener(lambda _version: self.scheduler.poke())
+        self._liveness.register(self.name, allowance_s=30.0)
+        try:
+            await self.scheduler.run(ready)
+        finally:
+            unsubscribe()
+            self._liveness.unregister(self.name)
+
+    def _inputs(self) -> dict[str, PointValue]:
+        out: dict[str, PointValue] = {}
+        for ref in self._watched:
+            st = self._points.get(ref)
+            if st is not None and st.value is not None:
+                out[ref] = PointValue(value=st.value, quality=QUALITY.get(st.quality, "bad"))  # type: ignore[arg-type]
+        return out
+
+    async def _evaluate(self, now: datetime) -> datetime | None:
+        self._overrides = {k: v for k, v in self._overrides.items() if v.expires_at > now}
+        world = World(
+            site=self.site,
+            bookings=tuple(to_rules_booking(b) for b in self._bookings.snapshot()),
+            overrides=tuple(self._overrides.values()),
+            inputs=self._inputs(),
+            entries=tuple(self._entries),
+            memory=self.memory,
+            emergency_reset_at=self._reset_at(),
+        )
+        ev = evaluate(world, now)
+        self.last = ev
+        self.memory = ev.memory
+        if set(ev.watched_points) != self._watched:
+            self._watched = set(ev.watched_points)
+        wanted: dict[str, Want] = {}
+        for out, state in ev.outputs.items():
+            w = state.winner
+            if w is not None:
+                wanted[out] = Want(
+                    w.value,
+                    w.level.value,
+                    f"{w.cause.kind}:{w.cause.id}",
+                    w.cause.since,
+                    w.cause.until,
+                )
+        self._reconciler.set_wanted(wanted)
+        return ev.next_change

@@ -1,0 +1,278 @@
+"""What edgectl can ask the daemon: one handler per command, validated, journaled by user."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from drivers.modbus.codec import Value
+from edge.automation.emergency import ResetRefused
+from edge.automation.engine import OverrideRefused
+from edge.control.server import CommandError, Handler
+from edge.profiles import profile_points
+from rules import explain
+
+if TYPE_CHECKING:
+    from edge.assembly import Runtime
+
+log = structlog.get_logger("edge.control")
+MAX_OVERRIDE_S = 7 * 86400
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3)
+    return f"did you mean {', '.join(close)}?" if close else "see `edgectl points`"
+
+
+def control_handlers(rt: Runtime) -> dict[str, Handler]:
+    d = rt.daemon
+
+    def all_points() -> list[str]:
+        return sorted(
+            f"{dev.id}.{p}" for dev in d.config.devices for p in profile_points(dev.profile) or ()
+        )
+
+    def check_point(ref: object) -> str:
+        if not isinstance(ref, str) or ref not in all_points():
+            raise CommandError(f"unknown point '{ref}'", _suggest(str(ref), all_points()))
+        return ref
+
+    async def ping(args: dict[str, Any], user: str) -> Any:
+        return "pong"
+
+    async def status(args: dict[str, Any], user: str) -> Any:
+        devices = rt.points.devices()
+        em = rt.emergency.watcher if rt.emergency is not None else None
+        buses = {}
+        for name, bus in rt.registry.buses.items():
+            s = bus.stats
+            buses[name] = {
+                "link": bus.link.label,
+                "connected": s.connected,
+                "transactions": s.transactions,
+                "errors": s.errors,
+                "timeouts": s.timeouts,
+                "reconnects": s.reconnects,
+                "latency_avg_ms": round(s.latency_avg_s * 1000, 2),
+                "latency_max_ms": round(s.latency_max_s * 1000, 2),
+            }
+        rec = rt.reconciler
+        return {
+            "site": d.config.site.id,
+            "gateway": d.config.site.gateway,
+            "uptime_s": round(d.clock.monotonic() - d.started_mono, 1),
+            "config_version": d.config_version,
+            "config_path": str(d.config_path),
+            "now": d.clock.now().isoformat(),
+            "devices_online": sum(1 for v in devices.values() if v),
+            "devices_offline": sorted(k for k, v in devices.items() if not v),
+            "devices_configured": len(d.config.devices),
+            "buses": buses,
+            "emergency": {
+                "active": bool(em and em.active),
+                "since": em.latched_since.isoformat() if em and em.latched_since else None,
+            },
+            "writes": {
+                "total": rec.stats.writes if rec else 0,
+                "failed": rec.stats.failures if rec else 0,
+            },
+            "bookings": {"version": rt.bookings.version, "count": len(rt.bookings.snapshot())},
+            "components": d.supervisor.health(),
+            "database": {
+                "path": str(rt.db.path),
+                "recovered_from": str(rt.db.report.recovered_from or "") or None,
+            },
+        }
+
+    async def reload(args: dict[str, Any], user: str) -> Any:
+        log.info("edgectl_action", action="reload", user=user)
+        ok = await d.reload()
+        return {"reloaded": ok, "config_version": d.config_version}
+
+    async def devices(args: dict[str, Any], user: str) -> Any:
+        online = rt.points.devices()
+        return [
+            {
+                "id": dev.id,
+                "profile": dev.profile,
+                "bus": dev.bus,
+                "unit_id": dev.unit_id,
+                "zone": dev.zone,
+                "online": online.get(dev.id),
+            }
+            for dev in d.config.devices
+        ]
+
+    async def points(args: dict[str, Any], user: str) -> Any:
+        device, zone = args.get("device"), args.get("zone")
+        in_zone = {dev.id for dev in d.config.devices if zone is None or dev.zone == zone}
+        out = []
+        for ref, st in rt.points.items():
+            dev = ref.partition(".")[0]
+            if (device is None or dev == device) and dev in in_zone:
+                out.append(
+                    {
+                        "point": ref,
+                        "value": st.value,
+                        "quality": str(st.quality),
+                        "ts": st.ts.isoformat(),
+                    }
+                )
+        return out
+
+    async def read(args: dict[str, Any], user: str) -> Any:
+        ref = check_point(args.get("point"))
+        st = rt.points.get(ref)
+        if st is None:
+            return {"point": ref, "value": None, "quality": "not yet read"}
+        return {
+            "point": ref,
+            "value": st.value,
+            "quality": str(st.quality),
+            "ts": st.ts.isoformat(),
+        }
+
+    async def write(args: dict[str, Any], user: str) -> Any:
+        ref = check_point(args.get("point"))
+        writable = set(rt.reconciler.outputs()) if rt.reconciler else set()
+        if ref not in writable:
+            raise CommandError(
+                f"'{ref}' is not an output the daemon controls",
+                "only zone lights, HVAC and gates can be overridden; "
+                "see `edgectl explain` for the outputs",
+            )
+        seconds = args.get("for_s")
+        if not isinstance(seconds, int | float) or not 0 < seconds <= MAX_OVERRIDE_S:
+            raise CommandError(
+                "an override needs an expiry: --for DURATION (e.g. --for 30m)",
+                "at most 7 days; the output returns to its schedule afterwards",
+            )
+        value: Value = args.get("value")  # type: ignore[assignment]
+        if not isinstance(value, bool | int | float):
+            raise CommandError(f"value must be a number or true/false, got {value!r}")
+        if rt.automation is None:
+            raise CommandError("automation is not running", "see `edgectl status`")
+        try:
+            ov = await rt.automation.add_override(
+                ref,
+                value,
+                timedelta(seconds=seconds),
+                "technician",
+                user,
+                str(args.get("reason", "")),
+            )
+        except OverrideRefused as exc:
+            raise CommandError(str(exc)) from None
+        log.info("edgectl_action", action="write", user=user, point=ref, value=value)
+        return {"point": ref, "value": value, "until": ov.expires_at.isoformat(), "by": user}
+
+    async def release(args: dict[str, Any], user: str) -> Any:
+        ref = check_point(args.get("point"))
+        if rt.automation is None:
+            raise CommandError("automation is not running", "see `edgectl status`")
+        released = await rt.automation.release(ref, user)
+        log.info("edgectl_action", action="release", user=user, point=ref)
+        return {"point": ref, "released": released}
+
+    async def explain_(args: dict[str, Any], user: str) -> Any:
+        ref = check_point(args.get("point"))
+        want = rt.reconciler.effective(ref) if rt.reconciler else None
+        ev = rt.automation.last if rt.automation else None
+        st = rt.points.get(ref)
+        out: dict[str, Any] = {"output": ref, "read_back": None if st is None else st.value}
+        if want is not None and want.level == "life_safety":
+            out.update(
+                value=want.value,
+                level="life_safety",
+                cause=want.cause,
+                since=want.since.isoformat() if want.since else None,
+                until=None,
+            )
+        elif ev is not None and ref in ev.outputs:
+            e = explain(ev, ref)
+            out.update(
+                value=e.value,
+                level=e.level.value if e.level else None,
+                cause=f"{e.cause_kind}:{e.cause_id}" if e.cause_kind else None,
+                detail=e.detail,
+                since=e.since.isoformat() if e.since else None,
+                until=e.until.isoformat() if e.until else None,
+                text=e.text(),
+                levels=[
+                    {
+                        "level": w.level.value,
+                        "value": w.value,
+                        "cause": f"{w.cause.kind}:{w.cause.id}",
+                    }
+                    for w in e.levels
+                ],
+            )
+        else:
+            raise CommandError(
+                f"'{ref}' is not an output the daemon controls",
+                "explain works on zone lights, HVAC and gates",
+            )
+        return out
+
+    async def bookings(args: dict[str, Any], user: str) -> Any:
+        zone, date = args.get("zone"), args.get("date")
+        out = []
+        for b in rt.bookings.snapshot():
+            local = b.start.astimezone(d.clock.now().tzinfo)
+            if zone is not None and b.zone != zone:
+                continue
+            if date is not None and local.date().isoformat() != date:
+                continue
+            out.append(
+                {
+                    "booking_id": b.booking_id,
+                    "zone": b.zone,
+                    "start": b.start.isoformat(),
+                    "end": b.end.isoformat(),
+                    "status": b.status,
+                    "version": b.version,
+                }
+            )
+        return out
+
+    async def emergency_status(args: dict[str, Any], user: str) -> Any:
+        w = rt.emergency.watcher if rt.emergency is not None else None
+        if w is None:
+            return {"active": False, "configured": False}
+        return {
+            "active": w.active,
+            "since": w.latched_since.isoformat() if w.latched_since else None,
+            "panel_in_alarm": w.panel_in_alarm(),
+            "alarm_points": w.alarm_points(),
+        }
+
+    async def emergency_reset(args: dict[str, Any], user: str) -> Any:
+        w = rt.emergency.watcher if rt.emergency is not None else None
+        if w is None or not w.active:
+            return {"active": False, "reset": False}
+        try:
+            w.reset(user)
+        except ResetRefused as exc:
+            raise CommandError(str(exc), "reset the fire panel, then run this again") from None
+        if rt.automation is not None:
+            rt.automation.scheduler.poke()
+        log.warning("edgectl_action", action="emergency_reset", user=user)
+        return {"active": False, "reset": True, "by": user}
+
+    return {
+        "ping": ping,
+        "status": status,
+        "reload": reload,
+        "devices": devices,
+        "points": points,
+        "read": read,
+        "write": write,
+        "release": release,
+        "explain": explain_,
+        "bookings": bookings,
+        "emergency_status": emergency_status,
+        "emergency_reset": emergency_reset,
+    }

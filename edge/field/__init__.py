@@ -1,0 +1,1 @@
+"""The daemon's side of the field: buses as components, the live point table."""

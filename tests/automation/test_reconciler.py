@@ -26,7 +26,7 @@ class Rig:
     bus: Bus
 
 
-async def until(cond: object, timeout_s: float = 5.0) -> None:
+async def until(cond: object, timeout_s: float = 15.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while not cond():  # type: ignore[operator]

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -66,7 +66,10 @@ poll_interval = 0.2
 def edgectl(run: Path, *args: str) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, "-m", "edge.cli.main", "--runtime-dir", str(run), "--json", *args],
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=20,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=20,
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)  # type: ignore[no-any-return]
@@ -74,10 +77,22 @@ def edgectl(run: Path, *args: str) -> dict[str, object]:
 
 def start(config: Path, at: datetime, rate: float) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "edge.daemon", "--config", str(config), "--log-json",
-         "--sim-start", at.isoformat(), "--sim-rate", str(rate)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "edge.daemon",
+            "--config",
+            str(config),
+            "--log-json",
+            "--sim-start",
+            at.isoformat(),
+            "--sim-rate",
+            str(rate),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -93,8 +108,14 @@ async def wait_for(cond: object, timeout_s: float) -> None:
 async def seed_booking(state: Path) -> None:
     db = Database.open(state / "edged.db")
     store = await BookingStore.open(db)
-    booking = Booking(booking_id="b-1", zone="court-3", start=DAY.replace(hour=19),
-                      end=DAY.replace(hour=21), member="m-42", version=1)
+    booking = Booking(
+        booking_id="b-1",
+        zone="court-3",
+        start=DAY.replace(hour=19),
+        end=DAY.replace(hour=21),
+        member="m-42",
+        version=1,
+    )
     await store.replace_all(1, [booking])
     db.close()
 

@@ -62,7 +62,7 @@ async def main(trials: int, poll: float) -> None:
     bare = await bare_write_ms()
     outputs = len(rig.light_outputs) + len(rig.gate_outputs)
     print(
-        f"emergency linkage over {trials} trials, {outputs} outputs, panel poll {poll * 1000:.0f} ms"
+        f"emergency linkage: {trials} trials, {outputs} outputs, panel poll {poll * 1000:.0f} ms"
     )
     print(
         f"  fire input -> all outputs commanded: p50 {statistics.median(lat):.1f} ms, "

@@ -1,4 +1,4 @@
-"""edged end to end on an accelerated clock: a booking turns a court on, a restart rewrites nothing."""
+"""edged end to end on a fast clock: a booking turns a court on, a restart rewrites nothing."""
 
 from __future__ import annotations
 

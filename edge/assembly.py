@@ -17,7 +17,7 @@ import msgspec
 
 from edge.automation.emergency import EmergencyComponent
 from edge.automation.engine import Automation
-from edge.automation.reconciler import Reconciler
+from edge.automation.reconciler import Reconciler, WriteRecord
 from edge.automation.site import build_site
 from edge.bookings.store import BookingStore
 from edge.config.model import VenueConfig
@@ -31,6 +31,7 @@ from edge.field.buses import (
     modbus_buses,
 )
 from edge.field.points import PointTable
+from edge.journal import Entry, Journal
 from edge.storage import Database
 from edge.supervisor import Component
 
@@ -45,17 +46,58 @@ class Runtime:
     daemon: Daemon
     db: Database
     bookings: BookingStore
+    journal: Journal
     points: PointTable = field(default_factory=PointTable)
     registry: BusRegistry = field(default_factory=BusRegistry)
     reconciler: Reconciler | None = None
     automation: Automation | None = None
     emergency: EmergencyComponent | None = None
+    zone_of: dict[str, str] = field(default_factory=dict)
+    """device or output -> zone, for journal queries by zone."""
 
     @classmethod
     async def create(cls, daemon: Daemon, db: Database) -> Runtime:
-        rt = cls(daemon=daemon, db=db, bookings=await BookingStore.open(db))
-        rt.reconciler = Reconciler(daemon.clock, rt.points, rt.registry.write)
+        journal = Journal(db, daemon.clock)
+        rt = cls(daemon=daemon, db=db, bookings=await BookingStore.open(db), journal=journal)
+        rt.reconciler = Reconciler(daemon.clock, rt.points, rt.registry.write, rt.journal_write)
         return rt
+
+    def journal_write(self, w: WriteRecord) -> None:
+        device = w.output.partition(".")[0]
+        kind, _, cause_id = w.want.cause.partition(":")
+        self.journal.record(
+            Entry(
+                ts=w.at,
+                kind="write",
+                subject=w.output,
+                device=device,
+                zone=self.zone_of.get(w.output) or self.zone_of.get(device),
+                booking=cause_id if kind == "booking" else None,
+                actor=w.want.cause,
+                body={
+                    "value": w.want.value,
+                    "level": w.want.level,
+                    "read_back": None if w.result is None else w.result.value,
+                    "verified": bool(w.result and w.result.verified),
+                    "error": w.error,
+                    "since": w.want.since.isoformat() if w.want.since else None,
+                    "until": w.want.until.isoformat() if w.want.until else None,
+                },
+            )
+        )
+
+    def journal_action(self, kind: str, subject: str, actor: str, **body: Any) -> None:
+        self.journal.record(
+            Entry(
+                ts=self.daemon.clock.now(),
+                kind=kind,
+                subject=subject,
+                device=subject.partition(".")[0] if "." in subject else None,
+                zone=self.zone_of.get(subject),
+                actor=actor,
+                body=body,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -83,7 +125,10 @@ def plan(config: VenueConfig, rt: Runtime) -> dict[str, Spec]:
     from edge.control.handlers import control_handlers
 
     d = rt.daemon
-    specs: dict[str, Spec] = {}
+    rt.zone_of = {dev.id: dev.zone for dev in config.devices if dev.zone}
+    rt.zone_of.update({ref: z.id for z in config.zones for ref in z.lights})
+    journal = rt.journal
+    specs: dict[str, Spec] = {"journal": Spec(b"journal", lambda: journal)}
     for b in modbus_buses(config):
 
         def make_bus(b: Any = b) -> Component:
@@ -106,7 +151,16 @@ def plan(config: VenueConfig, rt: Runtime) -> dict[str, Spec]:
         raise ValueError(f"rules config invalid: {problems}")
 
     def make_emergency() -> Component:
-        rt.emergency = EmergencyComponent(site, d.clock, rt.points, reconciler, rt.db)
+        rt.emergency = EmergencyComponent(
+            site,
+            d.clock,
+            rt.points,
+            reconciler,
+            rt.db,
+            on_change=lambda active, src: rt.journal_action(
+                "emergency", "fire-panel", src, active=active
+            ),
+        )
         return rt.emergency
 
     def make_automation() -> Component:

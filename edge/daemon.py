@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import signal
 import sys
 from datetime import datetime
@@ -198,6 +199,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # systemd's watchdog kills a hung daemon with SIGABRT: leave the stuck stack in the journal.
+    faulthandler.enable()
     args = _parse_args(argv)
     logs.configure(args.log_level or "info", json=True if args.log_json else None)
     try:

@@ -114,8 +114,15 @@ class EmergencyComponent:
     name = "emergency"
 
     def __init__(
-        self, site: Site, clock: Clock, points: PointTable, reconciler: Reconciler, db: Database
+        self,
+        site: Site,
+        clock: Clock,
+        points: PointTable,
+        reconciler: Reconciler,
+        db: Database,
+        on_change: Callable[[bool, str], None] | None = None,
     ) -> None:
+        self._notify = on_change
         self._site = site
         self._clock = clock
         self._points = points
@@ -144,6 +151,8 @@ class EmergencyComponent:
             self._reconciler.set_life_safety({})
 
     def _save(self, active: bool, source: str) -> None:
+        if self._notify is not None:
+            self._notify(active, source)
         # Best effort: the outputs were already commanded; the database only remembers.
         since = self.watcher.latched_since if self.watcher is not None else None
         value = since.isoformat() if active and since is not None else ""

@@ -99,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     bk = sub.add_parser("bookings", help="bookings known locally")
     bk.add_argument("--zone")
     bk.add_argument("--date", help="local date, YYYY-MM-DD")
+    jr = sub.add_parser("journal", help="what the gateway did and why (audit trail)")
+    jr.add_argument("--since", help="ISO time (2026-11-21T19:00+08:00) or a duration ago (2h)")
+    jr.add_argument("--until", help="ISO time")
+    for key in ("device", "zone", "booking", "kind"):
+        jr.add_argument(f"--{key}")
+    jr.add_argument("--limit", type=int, default=200)
     em = sub.add_parser("emergency", help="fire-alarm linkage state")
     em.add_argument("action", choices=["status", "reset"])
     cfg = sub.add_parser("config", help="offline config tools")
@@ -165,6 +171,18 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         }
     if c == "bookings":
         return c, {k: v for k, v in (("zone", args.zone), ("date", args.date)) if v}
+    if c == "journal":
+        payload: dict[str, Any] = {
+            k: getattr(args, k)
+            for k in ("until", "device", "zone", "booking", "kind", "limit")
+            if getattr(args, k) is not None
+        }
+        if args.since is not None:
+            if _DURATION.match(args.since.strip().lower()):
+                payload["since_ago_s"] = parse_duration(args.since)
+            else:
+                payload["since"] = args.since
+        return c, payload
     if c == "emergency":
         return f"emergency_{args.action}", {}
     raise UsageError(f"unknown command {c}")

@@ -117,6 +117,23 @@ def render(cmd: str, r: Any) -> None:
             ["point", "value", "quality", "time"],
             [[p["point"], p["value"], p["quality"], p["ts"]] for p in r],
         )
+    elif cmd == "journal":
+        _table(
+            "journal (newest first)",
+            ["time", "kind", "subject", "zone", "booking", "by", "what"],
+            [
+                [
+                    e["ts"],
+                    e["kind"],
+                    e["subject"],
+                    e["zone"],
+                    e["booking"],
+                    e["actor"],
+                    ", ".join(f"{k}={v}" for k, v in e["body"].items() if v is not None),
+                ]
+                for e in r
+            ],
+        )
     elif cmd == "bookings":
         _table(
             "bookings",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -89,6 +90,7 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
 
     async def reload(args: dict[str, Any], user: str) -> Any:
         log.info("edgectl_action", action="reload", user=user)
+        rt.journal_action("config", str(d.config_path), user, action="reload")
         ok = await d.reload()
         return {"reloaded": ok, "config_version": d.config_version}
 
@@ -167,6 +169,14 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
         except OverrideRefused as exc:
             raise CommandError(str(exc)) from None
         log.info("edgectl_action", action="write", user=user, point=ref, value=value)
+        rt.journal_action(
+            "override",
+            ref,
+            user,
+            value=value,
+            until=ov.expires_at.isoformat(),
+            reason=str(args.get("reason", "")),
+        )
         return {"point": ref, "value": value, "until": ov.expires_at.isoformat(), "by": user}
 
     async def release(args: dict[str, Any], user: str) -> Any:
@@ -175,6 +185,7 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
             raise CommandError("automation is not running", "see `edgectl status`")
         released = await rt.automation.release(ref, user)
         log.info("edgectl_action", action="release", user=user, point=ref)
+        rt.journal_action("override", ref, user, released=released)
         return {"point": ref, "released": released}
 
     async def explain_(args: dict[str, Any], user: str) -> Any:
@@ -221,7 +232,7 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
         zone, date = args.get("zone"), args.get("date")
         out = []
         for b in rt.bookings.snapshot():
-            local = b.start.astimezone(d.clock.now().tzinfo)
+            local = b.start.astimezone(ZoneInfo(d.config.site.timezone))
             if zone is not None and b.zone != zone:
                 continue
             if date is not None and local.date().isoformat() != date:
@@ -262,7 +273,40 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
         log.warning("edgectl_action", action="emergency_reset", user=user)
         return {"active": False, "reset": True, "by": user}
 
+    async def journal(args: dict[str, Any], user: str) -> Any:
+        ago = args.get("since_ago_s")
+        if isinstance(ago, int | float) and ago > 0:
+            args = {**args, "since": (d.clock.now() - timedelta(seconds=ago)).isoformat()}
+
+        def when(key: str) -> datetime | None:
+            text = args.get(key)
+            if text is None:
+                return None
+            try:
+                at = datetime.fromisoformat(str(text))
+            except ValueError:
+                raise CommandError(
+                    f"--{key} '{text}' is not a time",
+                    "use ISO 8601, e.g. 2026-11-21T19:00+08:00, or a duration such as 2h",
+                ) from None
+            return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(d.config.site.timezone))
+
+        limit = args.get("limit", 200)
+        if not isinstance(limit, int) or limit <= 0:
+            raise CommandError("--limit must be a positive whole number")
+        return await rt.journal.query(
+            since=when("since"),
+            until=when("until"),
+            device=args.get("device"),
+            zone=args.get("zone"),
+            booking=args.get("booking"),
+            kind=args.get("kind"),
+            subject=args.get("subject"),
+            limit=limit,
+        )
+
     return {
+        "journal": journal,
         "ping": ping,
         "status": status,
         "reload": reload,

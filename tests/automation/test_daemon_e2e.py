@@ -141,6 +141,11 @@ async def test_booking_drives_outputs_and_restart_rewrites_nothing(tmp_path: Pat
             why = await asyncio.to_thread(edgectl, run, "explain", "lights-1.ch3_on")
             assert why["level"] == "booking" and why["cause"] == "booking:b-1"
             assert why["value"] is True
+            trail = await asyncio.to_thread(edgectl, run, "journal", "--zone", "court-3")
+            lights_on = [e for e in trail if e["subject"] == "lights-1.ch3_on"]  # type: ignore[index]
+            assert lights_on[0]["booking"] == "b-1"  # type: ignore[index]
+            assert lights_on[0]["body"]["level"] == "booking"  # type: ignore[index]
+            assert lights_on[0]["body"]["read_back"] is True  # type: ignore[index]
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)

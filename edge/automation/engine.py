@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 import msgspec
 import structlog
@@ -23,9 +24,10 @@ from edge.clock import Clock
 from edge.field.points import PointTable
 from edge.liveness import Liveness
 from edge.scheduler import Scheduler
-from edge.storage import Database, Schema
+from edge.storage import Database, Schema, kv
 from rules import Evaluation, evaluate
-from rules.model import Booking, Entry, Override, PointValue, Site, Value, World
+from rules.model import Booking, Entry, Memory, Override, PointValue, Site, Value, World
+from rules.optimal_start import LearnedRates, PreStart, observe, warmup_done
 
 log = structlog.get_logger("edge.automation")
 
@@ -36,6 +38,8 @@ SCHEMA = Schema(
     ],
 )
 MAX_OVERRIDE = timedelta(days=7)
+MEMORY_KEY = "rules.memory"
+LEARNED_KEY = "rules.learned"
 QUALITY = {Quality.GOOD: "good", Quality.STALE: "stale"}
 
 
@@ -82,7 +86,13 @@ class Automation:
         self._entries: list[Entry] = []
         self._watched: set[str] = set()
         self.last: Evaluation | None = None
-        self.memory = World(site=site).memory
+        self.memory = Memory()
+        self.learned = LearnedRates()
+        self.warmups: dict[str, tuple[PreStart, float]] = {}
+        """zone -> the optimal-start warm-up in progress and the temperature it began at."""
+        self.last_warmup_early_s: dict[str, float] = {}
+        self._saved: dict[str, bytes] = {}
+        self._temp_point = {z.id: z.temp_point for z in site.zones if z.temp_point}
         self.scheduler = Scheduler(clock, self._evaluate, on_beat=lambda: liveness.beat(self.name))
 
     # ---- inputs -------------------------------------------------------------------
@@ -140,8 +150,75 @@ class Automation:
         return sorted(self._overrides.values(), key=lambda o: o.output)
 
     # ---- the loop -------------------------------------------------------------------
+    async def _load_state(self) -> None:
+        await self._db.migrate(kv.SCHEMA)
+        raw = await self._db.run(lambda c: (kv.get(c, MEMORY_KEY), kv.get(c, LEARNED_KEY)))
+        try:
+            if raw[0]:
+                self.memory = msgspec.json.decode(raw[0], type=Memory)
+            if raw[1]:
+                self.learned = msgspec.json.decode(raw[1], type=LearnedRates)
+        except msgspec.DecodeError:
+            log.error("automation_state_unreadable_starting_fresh")
+        self._saved = {
+            MEMORY_KEY: msgspec.json.encode(self.memory),
+            LEARNED_KEY: msgspec.json.encode(self.learned),
+        }
+
+    async def _save_state(self) -> None:
+        """Persist memory (hold timers, latches) and learned rates when they changed."""
+        for key, value in ((MEMORY_KEY, self.memory), (LEARNED_KEY, self.learned)):
+            body = msgspec.json.encode(value)
+            if self._saved.get(key) != body:
+                await self._db.run(partial(kv.put, key=key, value=body.decode()))
+                self._saved[key] = body
+
+    def _temperature(self, zone: str) -> float | None:
+        ref = self._temp_point.get(zone)
+        st = self._points.get(ref) if ref else None
+        if st is None or st.quality != Quality.GOOD or not isinstance(st.value, int | float):
+            return None
+        return float(st.value)
+
+    def _track_warmups(self, ev: Evaluation, now: datetime) -> None:
+        """Learn each zone's warm-up rate from optimal starts that reach their target."""
+        active = {p.zone: p for p in ev.prestarts}
+        for zone in list(self.warmups):
+            if zone not in active or active[zone].since != self.warmups[zone][0].since:
+                del self.warmups[zone]  # cancelled or replaced before the target was reached
+        for zone, pre in active.items():
+            temp = self._temperature(zone)
+            if temp is None:
+                continue
+            if zone not in self.warmups:
+                self.warmups[zone] = (pre, temp)
+                continue
+            pre, start_temp = self.warmups[zone]
+            result = warmup_done(pre, start_temp, temp, now, self.site.optimal_start)
+            if result is None:
+                continue
+            del self.warmups[zone]
+            self.learned = observe(
+                self.learned,
+                zone,
+                result.start_temp,
+                result.target_c,
+                result.took_s,
+                now,
+                self.site.optimal_start,
+            )
+            self.last_warmup_early_s[zone] = result.early_s
+            log.info(
+                "warmup_reached",
+                zone=zone,
+                early_s=round(result.early_s),
+                took_s=round(result.took_s),
+                start_temp=result.start_temp,
+            )
+
     async def run(self, ready: Callable[[], None]) -> None:
         await self._db.migrate(SCHEMA)
+        await self._load_state()
         rows = await self._db.run(lambda c: c.execute("SELECT body FROM overrides").fetchall())
         decoder = msgspec.json.Decoder(Override)
         self._overrides = {o.id: o for o in (decoder.decode(r[0]) for r in rows)}
@@ -170,12 +247,14 @@ class Automation:
             overrides=tuple(self._overrides.values()),
             inputs=self._inputs(),
             entries=tuple(self._entries),
+            learned=self.learned,
             memory=self.memory,
             emergency_reset_at=self._reset_at(),
         )
         ev = evaluate(world, now)
         self.last = ev
         self.memory = ev.memory
+        self._track_warmups(ev, now)
         if set(ev.watched_points) != self._watched:
             self._watched = set(ev.watched_points)
         wanted: dict[str, Want] = {}
@@ -190,4 +269,8 @@ class Automation:
                     w.cause.until,
                 )
         self._reconciler.set_wanted(wanted)
+        try:
+            await self._save_state()
+        except Exception:  # outputs are already right; the state is saved next time
+            log.exception("automation_state_not_saved")
         return ev.next_change

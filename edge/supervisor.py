@@ -50,6 +50,7 @@ class _Slot:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     restarts: int = 0
     last_error: str | None = None
+    started_at: float = 0.0
 
 
 class Supervisor:
@@ -64,7 +65,12 @@ class Supervisor:
 
     def health(self) -> dict[str, dict[str, object]]:
         return {
-            n: {"ready": s.ready.is_set(), "restarts": s.restarts, "last_error": s.last_error}
+            n: {
+                "ready": s.ready.is_set(),
+                "restarts": s.restarts,
+                "last_error": s.last_error,
+                "started_at": s.started_at,
+            }
             for n, s in self._slots.items()
         }
 
@@ -78,7 +84,9 @@ class Supervisor:
         )
         task = asyncio.create_task(self._keep_running(component, ready, first_failure))
         task.set_name(f"component:{component.name}")
-        self._slots[component.name] = _Slot(component, task, ready)
+        self._slots[component.name] = _Slot(
+            component, task, ready, started_at=self._clock.monotonic()
+        )
         waiter = asyncio.create_task(ready.wait())
         pending: set[asyncio.Future[Any]] = {waiter, first_failure}
         done, _ = await asyncio.wait(

@@ -1,0 +1,152 @@
+"""edgectl as a subprocess against a running edged: every command, for people and scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli.venue import Venue, running_venue
+
+
+@pytest.fixture
+async def venue(tmp_path: Path) -> AsyncIterator[Venue]:
+    async with running_venue(tmp_path) as v:
+        yield v
+
+
+async def ctl(v: Venue, *args: str) -> tuple[int, str, str]:
+    out = await asyncio.to_thread(v.edgectl, *args)
+    return out.returncode, out.stdout, out.stderr
+
+
+async def ctl_json(v: Venue, *args: str) -> object:
+    code, out, err = await ctl(v, "--json", *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
+async def test_every_read_command_human_and_json(venue: Venue) -> None:
+    """status, devices, points, read, explain, bookings, journal, emergency: both outputs."""
+    for args, needle in [
+        (["status"], "cli-venue/gw-1"),
+        (["devices"], "lights-a"),
+        (["points", "--device", "hvac-a"], "hvac-a.setpoint"),
+        (["read", "lights-a.ch5_on"], "lights-a.ch5_on"),
+        (["explain", "lights-a.ch5_on"], "level: default"),
+        (["bookings"], "bookings"),
+        (["journal"], "journal"),
+        (["emergency", "status"], "active: False"),
+        (["ping"], "pong"),
+    ]:
+        code, out, err = await ctl(venue, *args)
+        assert code == 0, (args, err)
+        assert needle in out, (args, out)
+        parsed = await ctl_json(venue, *args)
+        assert parsed is not None
+    status = await ctl_json(venue, "status")
+    assert isinstance(status, dict)
+    assert status["devices_online"] == 3 and status["buses"]["tcp-1"]["connected"] is True
+
+
+async def test_write_override_and_release(venue: Venue) -> None:
+    """write --for drives the output through the reconciler; release returns it; both journaled."""
+    result = await ctl_json(venue, "write", "lights-a.ch5_on", "on", "--for", "30m")
+    assert isinstance(result, dict) and result["value"] is True
+    for _ in range(100):
+        if venue.lights.get_coils(4, 1) == [True]:
+            break
+        await asyncio.sleep(0.05)
+    assert venue.lights.get_coils(4, 1) == [True]
+    why = await ctl_json(venue, "explain", "lights-a.ch5_on")
+    assert isinstance(why, dict)
+    assert why["level"] == "manual" and why["until"] is not None
+    await ctl_json(venue, "release", "lights-a.ch5_on")
+    for _ in range(100):
+        if venue.lights.get_coils(4, 1) == [False]:
+            break
+        await asyncio.sleep(0.05)
+    assert venue.lights.get_coils(4, 1) == [False]
+    trail = await ctl_json(venue, "journal", "--device", "lights-a")
+    assert isinstance(trail, list)
+    kinds = [(e["kind"], e["actor"]) for e in trail]
+    assert ("override", getpass.getuser()) in kinds  # the technician's user name is recorded
+    assert any(k == "write" for k, _ in kinds)
+
+
+async def test_new_technician_mistakes(venue: Venue) -> None:
+    """A wrong point name and a forgotten --for: clear errors that say what to do next."""
+    code, _, err = await ctl(venue, "read", "lights-a.ch5_onn")
+    assert code == 1
+    assert "unknown point 'lights-a.ch5_onn'" in err and "did you mean lights-a.ch5_on" in err
+    code, _, err = await ctl(venue, "write", "lights-a.ch5_on", "on")
+    assert code == 2
+    assert "--for 30m" in err and "needs an expiry" in err
+    code, _, err = await ctl(venue, "write", "lights-a.ch5_on", "bright", "--for", "10m")
+    assert code == 2 and "on/off, true/false or a number" in err
+    code, _, err = await ctl(venue, "write", "lights-a.ch5_on", "on", "--for", "10 minutes")
+    assert code == 2 and "30m, 2h" in err
+    code, _, err = await ctl(venue, "write", "hvac-a.room_temp", "20", "--for", "10m")
+    assert code == 1 and "not an output the daemon controls" in err
+    code, _, err = await ctl(venue, "journal", "--since", "yesterday")
+    assert code == 1 and "ISO 8601" in err
+    assert venue.lights.get_coils(4, 1) == [False]  # nothing changed
+
+
+async def test_emergency_reset_refused_then_done(venue: Venue) -> None:
+    """During a fire alarm reset is refused with what to do; after the panel clears it works."""
+    venue.panel.set_discrete(0, [True])
+    for _ in range(100):
+        if venue.lights.get_coils(4, 1) == [True]:
+            break
+        await asyncio.sleep(0.05)
+    st = await ctl_json(venue, "emergency", "status")
+    assert isinstance(st, dict) and st["active"] is True
+    code, _, err = await ctl(venue, "emergency", "reset")
+    assert code == 1 and "reset the fire panel" in err
+    venue.panel.set_discrete(0, [False])
+    await asyncio.sleep(0.6)
+    done = await ctl_json(venue, "emergency", "reset")
+    assert isinstance(done, dict) and done["reset"] is True
+
+
+def test_daemon_not_running(tmp_path: Path) -> None:
+    """No daemon: exit 3 and a message naming systemctl and journalctl."""
+    import subprocess
+    import sys
+
+    from tests.cli.venue import ENV
+
+    out = subprocess.run(
+        [sys.executable, "-m", "edge.cli.main", "--runtime-dir", str(tmp_path), "status"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert out.returncode == 3
+    assert "edged is not running" in out.stderr and "journalctl -u edged" in out.stderr
+
+
+def test_config_check_offline(tmp_path: Path) -> None:
+    """config check works without a daemon and reports every problem with exit 78."""
+    import subprocess
+    import sys
+
+    from tests.cli.venue import ENV
+
+    bad = tmp_path / "venue.toml"
+    bad.write_text('[site]\nid = "x"\ngateway = "g"\ntimezone = "Mars/Base"\n[[zones]]\nid="z"\n')
+    out = subprocess.run(
+        [sys.executable, "-m", "edge.cli.main", "config", "check", str(bad)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert out.returncode == 78
+    assert "zones[0].kind: missing required key" in out.stderr

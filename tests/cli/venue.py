@@ -1,0 +1,123 @@
+"""A running edged on simulated devices, for driving edgectl as a technician would."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sim.modbus import RegisterBank, SimUnit, serve_tcp
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "160"}
+
+CONFIG = """
+[site]
+id = "cli-venue"
+gateway = "gw-1"
+timezone = "Asia/Shanghai"
+
+[storage]
+dir = "{state}"
+runtime_dir = "{run}"
+
+[[zones]]
+id = "hall-a"
+kind = "hall"
+hvac = ["hvac-a"]
+
+[[zones]]
+id = "court-5"
+kind = "court"
+parent = "hall-a"
+lights = ["lights-a.ch5_on"]
+
+[[buses]]
+id = "tcp-1"
+kind = "modbus_tcp"
+host = "127.0.0.1"
+port = {port}
+
+[[devices]]
+id = "lights-a"
+profile = "lighting_8ch"
+bus = "tcp-1"
+unit_id = 1
+zone = "court-5"
+poll_interval = 0.2
+
+[[devices]]
+id = "hvac-a"
+profile = "hvac_fancoil"
+bus = "tcp-1"
+unit_id = 2
+zone = "hall-a"
+poll_interval = 0.2
+
+[[devices]]
+id = "panel"
+profile = "fire_panel"
+bus = "tcp-1"
+unit_id = 3
+poll_interval = 0.2
+"""
+
+
+@dataclass
+class Venue:
+    run: Path
+    config: Path
+    lights: RegisterBank
+    hvac: RegisterBank
+    panel: RegisterBank
+    proc: subprocess.Popen[bytes]
+
+    def edgectl(self, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "edge.cli.main", "--runtime-dir", str(self.run), *args],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+def _spawn(config: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge.daemon", "--config", str(config), "--log-json"],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait_socket(run: Path, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while not (run / "edged.sock").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError("edged did not start")
+        time.sleep(0.05)
+
+
+@asynccontextmanager
+async def running_venue(tmp: Path) -> AsyncIterator[Venue]:
+    lights, hvac, panel = RegisterBank(), RegisterBank(), RegisterBank()
+    async with serve_tcp([SimUnit(1, lights), SimUnit(2, hvac), SimUnit(3, panel)]) as server:
+        run = tmp / "run"
+        config = tmp / "venue.toml"
+        config.write_text(CONFIG.format(state=tmp / "state", run=run, port=server.port))
+        proc = _spawn(config)
+        try:
+            await asyncio.to_thread(_wait_socket, run, proc)
+            await asyncio.sleep(0.5)  # a few poll cycles
+            yield Venue(run, config, lights, hvac, panel, proc)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(proc.wait, 10)

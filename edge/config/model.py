@@ -174,6 +174,8 @@ class Gate(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     zones: list[Id] = field(default_factory=list)
     egress: bool = False
     """On the egress path: opened and held open in a fire emergency."""
+    direction: Literal["in", "out"] = "in"
+    """`in`: entries are counted and anti-passback applies; `out`: only genuineness is checked."""
     pulse_s: Annotated[float, Meta(gt=0, le=60)] = 3.0
 
 
@@ -182,6 +184,8 @@ class Access(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     gates: list[Gate] = field(default_factory=list)
     early_entry_min: Minutes = 15.0
     late_grace_min: Minutes = 15.0
+    passback_window_min: Minutes = 10.0
+    """A pass that entered cannot enter again at an entry gate within this time without exiting."""
 
 
 class Uplink(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -20,7 +20,7 @@ from edge.automation.engine import Automation
 from edge.automation.reconciler import Reconciler, WriteRecord
 from edge.automation.site import build_site
 from edge.bookings.store import BookingStore
-from edge.config.model import VenueConfig
+from edge.config.model import SerialLineBus, VenueConfig
 from edge.control.server import ControlServer
 from edge.field.buses import (
     BusComponent,
@@ -31,6 +31,7 @@ from edge.field.buses import (
     modbus_buses,
 )
 from edge.field.points import PointTable
+from edge.gates import GateComponent, GateHooks
 from edge.journal import Entry, Journal
 from edge.storage import Database
 from edge.supervisor import Component
@@ -52,6 +53,7 @@ class Runtime:
     reconciler: Reconciler | None = None
     automation: Automation | None = None
     emergency: EmergencyComponent | None = None
+    gates: GateComponent | None = None
     zone_of: dict[str, str] = field(default_factory=dict)
     """device or output -> zone, for journal queries by zone."""
 
@@ -180,8 +182,33 @@ def plan(config: VenueConfig, rt: Runtime) -> dict[str, Spec]:
         )
         return rt.automation
 
+    def emergency_active() -> bool:
+        w = rt.emergency.watcher if rt.emergency is not None else None
+        return bool(w and w.active)
+
+    def on_entry(booking_id: str, event: Any) -> None:
+        if rt.automation is not None:
+            rt.automation.record_entry(booking_id, event.ts)
+
+    def make_gates() -> Component:
+        hooks = GateHooks(emergency=emergency_active, on_entry=on_entry)
+        rt.gates = GateComponent(config, d.clock, rt.db, rt.bookings, reconciler, rt.journal, hooks)
+        return rt.gates
+
     specs["emergency"] = Spec(_key(site.emergency, site.zones), make_emergency)
     specs["automation"] = Spec(_key(site), make_automation)
+    if config.access.gates:
+        lines = [b for b in config.buses if isinstance(b, SerialLineBus)]
+        specs["gates"] = Spec(
+            _key(
+                config.site.id,
+                config.access,
+                config.zones,
+                lines,
+                [dv for dv in config.devices if dv.id in {g.device for g in config.access.gates}],
+            ),
+            make_gates,
+        )
     runtime_dir = Path(config.storage.runtime_dir)
     specs["control"] = Spec(
         _key(config.storage.runtime_dir),

@@ -32,6 +32,15 @@ RETRY_MAX_S = 60.0
 READABLE = (Quality.GOOD, Quality.UNCERTAIN)
 
 
+class CommandFailed(Exception):
+    """A one-shot write did not reach the device."""
+
+    def __init__(self, output: str, error: str) -> None:
+        super().__init__(f"{output}: {error}")
+        self.output = output
+        self.error = error
+
+
 @dataclass(frozen=True, slots=True)
 class Want:
     """What an output should be, and why (for explain and the journal)."""
@@ -126,6 +135,33 @@ class Reconciler:
             ref = f"{event.device}.{event.point}"
             if ref in self._wanted or ref in self._life_safety:
                 self._dirty.set()
+
+    async def command(self, output: str, value: Value, cause: str) -> WriteResult | None:
+        """A one-shot write (a gate pulse), through the same writer and journal.
+
+        Not level-compared: the device ends the pulse itself. Skipped (None) while a
+        life-safety value holds the output, e.g. an egress gate held open in a fire.
+        """
+        held = self._life_safety.get(output)
+        if held is not None:
+            return None
+        want = Want(value, "command", cause)
+        device, _, point = output.partition(".")
+        result: WriteResult | None = None
+        error: str | None = None
+        async with self._slots:
+            try:
+                result = await self._write(device, point, value)
+            except Exception as exc:  # reported to the caller and the journal
+                error = f"{type(exc).__name__}: {exc}"
+        self.stats.writes += 1
+        self.stats.per_output[output] = self.stats.per_output.get(output, 0) + 1
+        if self._on_write is not None:
+            self._on_write(WriteRecord(output, want, result, error, self._clock.now()))
+        if error is not None:
+            self.stats.failures += 1
+            raise CommandFailed(output, error)
+        return result
 
     # ---- the loop ----------------------------------------------------------------
     async def run(self, ready: Callable[[], None]) -> None:

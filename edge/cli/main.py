@@ -105,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     for key in ("device", "zone", "booking", "kind"):
         jr.add_argument(f"--{key}")
     jr.add_argument("--limit", type=int, default=200)
+    gt = sub.add_parser("gate", help="gate actions (journaled with your user name)")
+    gt.add_argument("action", choices=["open"])
+    gt.add_argument("gate")
+    ac = sub.add_parser("access", help="recent access decisions")
+    ac.add_argument("--gate")
+    ac.add_argument("--since", default="24h", help="a duration ago, e.g. 2h (default 24h)")
     em = sub.add_parser("emergency", help="fire-alarm linkage state")
     em.add_argument("action", choices=["status", "reset"])
     cfg = sub.add_parser("config", help="offline config tools")
@@ -182,6 +188,13 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
                 payload["since_ago_s"] = parse_duration(args.since)
             else:
                 payload["since"] = args.since
+        return c, payload
+    if c == "gate":
+        return "gate_open", {"gate": args.gate}
+    if c == "access":
+        payload = {"since_ago_s": parse_duration(args.since)}
+        if args.gate:
+            payload["gate"] = args.gate
         return c, payload
     if c == "emergency":
         return f"emergency_{args.action}", {}

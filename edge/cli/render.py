@@ -134,6 +134,24 @@ def render(cmd: str, r: Any) -> None:
                 for e in r
             ],
         )
+    elif cmd == "access":
+        _table(
+            "access decisions (newest first)",
+            ["time", "gate", "granted", "reason", "pass", "booking", "kind", "ms"],
+            [
+                [
+                    a["ts"],
+                    a["gate"],
+                    "yes" if a["granted"] else "NO",
+                    a["reason"],
+                    a["pass_id"],
+                    a["booking"],
+                    a["kind"],
+                    a["latency_ms"],
+                ]
+                for a in r
+            ],
+        )
     elif cmd == "bookings":
         _table(
             "bookings",

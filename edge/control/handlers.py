@@ -305,7 +305,50 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
             limit=limit,
         )
 
+    async def gate_open(args: dict[str, Any], user: str) -> Any:
+        gate = args.get("gate")
+        known = sorted(g.id for g in d.config.access.gates)
+        if rt.gates is None or gate not in known:
+            raise CommandError(
+                f"unknown gate '{gate}'",
+                _suggest(str(gate), known)
+                if known
+                else "no gates are configured under [[access.gates]]",
+            )
+        opened = await rt.gates.open_gate(str(gate), user)
+        rt.journal_action("action", str(gate), user, action="gate_open", opened=opened)
+        log.info("edgectl_action", action="gate_open", user=user, gate=gate, opened=opened)
+        if not opened:
+            raise CommandError(
+                f"gate '{gate}' did not take the pulse",
+                "check `edgectl devices` for its controller",
+            )
+        return {"gate": gate, "opened": True, "by": user}
+
+    async def access(args: dict[str, Any], user: str) -> Any:
+        ago = args.get("since_ago_s", 86400)
+        since = d.clock.now() - timedelta(seconds=float(ago))
+        rows = await rt.journal.query(
+            since=since, kind="access", subject=args.get("gate"), limit=int(args.get("limit", 200))
+        )
+        return [
+            {
+                "ts": r["ts"],
+                "gate": r["subject"],
+                "granted": r["body"].get("granted"),
+                "reason": r["body"].get("reason"),
+                "pass_id": r["body"].get("pass_id"),
+                "booking": r["booking"],
+                "kind": r["actor"],
+                "reader": r["body"].get("reader"),
+                "latency_ms": r["body"].get("latency_ms"),
+            }
+            for r in rows
+        ]
+
     return {
+        "gate_open": gate_open,
+        "access": access,
         "journal": journal,
         "ping": ping,
         "status": status,

@@ -1,0 +1,433 @@
+"""The bus engine: one `Bus` per physical link, polling its devices and writing to them.
+
+Why it is shaped this way:
+- One owner per link. Every transaction goes through one priority queue served by
+  one worker per connection (one for RTU and gateways, `concurrency` for native TCP),
+  so RTU slaves never fight over the port and the inter-frame silence is kept.
+- Writes jump the queue (priority 0 before polls at 1 and probes of dead devices at 2)
+  and wait at most for the transaction in flight, never for a poll cycle.
+- Each device has its own poll task that submits one block at a time; a device that
+  stops answering is marked offline after one failed block (its other blocks are
+  skipped) and then probed alone with a growing interval, so it costs the others one
+  timeout per probe. A lost link fails requests instantly while the channel reconnects
+  forever; the poll tasks keep their cadence and resume with the link.
+- Every task body catches everything but cancellation: polling cannot silently stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from .channel import Channel, LinkDown
+from .codec import Value, decode_point, encode_point, merge_bit
+from .device import DeviceRuntime, differs
+from .errors import (
+    BusClosed,
+    CodecError,
+    PointNotWritable,
+    TransactionFailed,
+    UnknownPoint,
+)
+from .events import (
+    BusEvent,
+    BusStats,
+    ClockLike,
+    PointUpdate,
+    Quality,
+    RealClock,
+    WriteResult,
+)
+from .links import DeviceConfig, Link, TcpLink
+from .planner import Block
+from .points import DataType, PointSpec, Table
+from .requests import Request, read_request, response_data, write_request
+
+log = structlog.get_logger("drivers.modbus")
+
+PRIO_WRITE = 0
+PRIO_POLL = 1
+PRIO_PROBE = 2
+
+Call = Callable[[Request], Awaitable[Any]]
+Op = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(order=True)
+class _Job:
+    priority: int
+    seq: int
+    device: DeviceRuntime = field(compare=False)
+    op: Op = field(compare=False)
+    future: asyncio.Future[Any] = field(compare=False)
+    retries: int = field(compare=False)
+
+
+class Bus:
+    """Polls and writes the devices of one link. Use as `async with Bus(...) as bus:`.
+
+    Events (`PointUpdate`, `DeviceStatus`) go to `on_event(event)` if given, else to
+    the `bus.events` asyncio.Queue (bounded; the oldest event is dropped and counted
+    when nobody reads it).
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        devices: Sequence[DeviceConfig],
+        *,
+        name: str | None = None,
+        clock: ClockLike | None = None,
+        on_event: Callable[[BusEvent], None] | None = None,
+        event_queue_size: int = 10_000,
+    ) -> None:
+        names = [d.name for d in devices]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate device names on one bus: {names}")
+        self.link = link
+        self.name = name or link.label
+        self.clock: ClockLike = clock or RealClock()
+        self.stats = BusStats()
+        self._configs = list(devices)
+        self._on_event = on_event
+        self._devices: dict[str, DeviceRuntime] = {}
+        self._channels: list[Channel] = []
+        self._seq = itertools.count()
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self.events: asyncio.Queue[BusEvent] = asyncio.Queue(event_queue_size)
+
+    # ---- lifecycle ---------------------------------------------------------
+    async def __aenter__(self) -> Bus:
+        _quiet_pymodbus()
+        self._jobs: asyncio.PriorityQueue[_Job] = asyncio.PriorityQueue()
+        self._devices = {c.name: DeviceRuntime(c, self.clock, self._emit) for c in self._configs}
+        workers = self.link.concurrency if isinstance(self.link, TcpLink) else 1
+        self._channels = [Channel(self.link, self.stats, self.name) for _ in range(workers)]
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self._running = True
+        for i, ch in enumerate(self._channels):
+            self._spawn(ch.supervise(), f"{self.name}:link{i}")
+            self._spawn(self._worker(ch), f"{self.name}:worker{i}")
+        for dev in self._devices.values():
+            self._spawn(self._poll_loop(dev), f"{self.name}:{dev.name}:poll")
+            if dev.config.profile.heartbeat is not None:
+                self._spawn(self._heartbeat_loop(dev), f"{self.name}:{dev.name}:heartbeat")
+        self._spawn(self._stale_loop(), f"{self.name}:stale")
+        # Readiness: give the link one connect timeout to come up; a device that is
+        # down at start-up is not an error (it is reported offline and retried forever).
+        await self.wait_connected(self.link.connect_timeout_s)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._running = False
+        # Cancel until every task is done: on Python 3.11 `asyncio.wait_for` (inside
+        # pymodbus) can swallow a cancellation that races with a reply arriving.
+        pending = [t for t in self._tasks if not t.done()]
+        while pending:
+            for t in pending:
+                t.cancel()
+            await asyncio.wait(pending, timeout=0.2)
+            pending = [t for t in pending if not t.done()]
+        if self._tg is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tg.__aexit__(None, None, None)
+        for ch in self._channels:
+            ch.close()
+        while not self._jobs.empty():
+            job = self._jobs.get_nowait()
+            if not job.future.done():
+                job.future.set_exception(BusClosed(f"bus {self.name} closed"))
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        assert self._tg is not None
+        self._tasks.append(self._tg.create_task(coro, name=name))
+
+    async def wait_connected(self, within_s: float | None = None) -> bool:
+        """Wait until every connection of the link is up (True) or `within_s` passes."""
+        results = await asyncio.gather(*(c.wait_connected(within_s) for c in self._channels))
+        return all(results)
+
+    # ---- public API --------------------------------------------------------
+    @property
+    def devices(self) -> list[str]:
+        return [c.name for c in self._configs]
+
+    def device_online(self, device: str) -> bool | None:
+        """True/False once known, None before the first answer or failure."""
+        return self._device(device).online
+
+    def snapshot(self) -> list[PointUpdate]:
+        """The last emitted state of every point (value, quality), e.g. for `edgectl status`."""
+        out = []
+        now = self.clock.now()
+        for dev in self._devices.values():
+            for name, st in dev.state.items():
+                if st.quality is not None:
+                    out.append(PointUpdate(dev.name, name, st.value, st.quality, now))
+        return out
+
+    async def write(self, device: str, point: str, value: Value) -> WriteResult:
+        """Write a point (ahead of queued polls) and read it back.
+
+        Raises ValueOutOfRange/CodecError before sending anything, PointNotWritable,
+        UnknownPoint, or TransactionFailed when the device does not take the write.
+        """
+        dev = self._device(device)
+        spec = self._point(dev, point)
+        if not spec.writable:
+            raise PointNotWritable(device, point)
+        encoded = encode_point(spec, value)
+        await self._submit(dev, PRIO_WRITE, self._write_op(dev, spec, encoded), dev.config.retries)
+        intended = _intended(spec, encoded)
+        if not spec.verify:
+            return WriteResult(
+                device, point, value, intended, False, Quality.UNCERTAIN, self.clock.now()
+            )
+        if spec.readback.delay_s:
+            await self.clock.sleep(spec.readback.delay_s)
+        table, address = spec.readback_table, spec.readback_address
+        data = await self._submit(
+            dev,
+            PRIO_WRITE,
+            self._read_op(dev, table, address, spec.register_count),
+            dev.config.retries,
+        )
+        decoded = decode_point(spec, data)  # same bit-ness: validated in PointSpec
+        verified = not differs(intended, decoded, 0.0)
+        quality = Quality.GOOD if verified else Quality.UNCERTAIN
+        if not verified:
+            log.warning("write_not_verified", device=device, point=point, asked=intended)
+        dev.publish(spec, decoded, quality)
+        return WriteResult(device, point, value, decoded, verified, quality, self.clock.now())
+
+    async def read(self, device: str, point: str) -> PointUpdate:
+        """Read one point now (ahead of polls); the result is also published."""
+        dev = self._device(device)
+        spec = self._point(dev, point)
+        data = await self._submit(
+            dev,
+            PRIO_WRITE,
+            self._read_op(dev, spec.table, spec.address, spec.register_count),
+            dev.config.retries,
+        )
+        value = decode_point(spec, data)
+        dev.publish(spec, value, Quality.GOOD)
+        return PointUpdate(device, point, value, Quality.GOOD, self.clock.now())
+
+    # ---- internals ---------------------------------------------------------
+    def _device(self, name: str) -> DeviceRuntime:
+        if not self._devices:
+            raise BusClosed(f"bus {self.name} is not running")
+        try:
+            return self._devices[name]
+        except KeyError:
+            raise UnknownPoint(name) from None
+
+    def _point(self, dev: DeviceRuntime, name: str) -> PointSpec:
+        try:
+            return dev.points[name]
+        except KeyError:
+            raise UnknownPoint(dev.name, name) from None
+
+    def _emit(self, event: BusEvent) -> None:
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:
+                log.exception("event_callback_failed", bus=self.name)
+            return
+        if self.events.full():
+            self.events.get_nowait()
+            self.stats.events_dropped += 1
+        self.events.put_nowait(event)
+
+    async def _submit(self, dev: DeviceRuntime, priority: int, op: Op, retries: int) -> Any:
+        if not self._running:
+            raise BusClosed(f"bus {self.name} is not running")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._jobs.put_nowait(_Job(priority, next(self._seq), dev, op, future, retries))
+        return await future
+
+    async def _worker(self, ch: Channel) -> None:
+        while self._running:
+            job = await self._jobs.get()
+            if job.future.done():
+                continue  # the caller gave up (cancelled) while the job was queued
+            cfg = job.device.config
+            if job.priority == PRIO_WRITE and not ch.connected:
+                # A write during a reconnect waits for the link as long as it would
+                # wait for the device; polls fail at once and keep their cadence.
+                await ch.wait_connected(cfg.timeout_s * (job.retries + 1))
+
+            def call(request: Request, _job: _Job = job, _cfg: DeviceConfig = cfg) -> Any:
+                return ch.transact(_cfg.name, _cfg.unit_id, request, _cfg.timeout_s, _job.retries)
+
+            try:
+                result = await job.op(call)
+            except asyncio.CancelledError:
+                if not job.future.done():
+                    job.future.set_exception(BusClosed(f"bus {self.name} closed"))
+                raise
+            except Exception as exc:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            else:
+                if not job.future.done():
+                    job.future.set_result(result)
+
+    def _read_op(self, dev: DeviceRuntime, table: Table, address: int, count: int) -> Op:
+        request = read_request(table, address, count, dev.config.unit_id)
+
+        async def op(call: Call) -> list[int] | list[bool]:
+            response = await call(request)
+            try:
+                return response_data(table, response, count)
+            except ValueError as exc:
+                raise TransactionFailed(dev.name, str(exc)) from exc
+
+        return op
+
+    def _write_op(self, dev: DeviceRuntime, spec: PointSpec, values: list[int] | list[bool]) -> Op:
+        unit = dev.config.unit_id
+        fc = spec.effective_write_fc
+
+        async def op(call: Call) -> None:
+            data = values
+            if spec.datatype is DataType.BOOL and not spec.table.is_bits:
+                # A bit inside a register: read-modify-write inside one job (atomic on the bus).
+                assert spec.bit is not None
+                current = await call(read_request(Table.HOLDING, spec.address, 1, unit))
+                register = int(response_data(Table.HOLDING, current, 1)[0])
+                data = [merge_bit(register, spec.bit, bool(values[0]))]
+            await call(write_request(fc, spec.address, data, unit))
+
+        return op
+
+    async def _poll_loop(self, dev: DeviceRuntime) -> None:
+        cfg = dev.config
+        # Let the first connection come up, so start-up is not reported as an outage.
+        await self._channels[0].wait_connected(self.link.connect_timeout_s)
+        next_due = self.clock.monotonic()
+        while True:
+            try:
+                if dev.online is False and dev.device_fault and not await self._probe(dev):
+                    delay = min(cfg.probe_max_s, cfg.probe_min_s * 2**dev.probe_attempt)
+                    dev.probe_attempt = min(dev.probe_attempt + 1, 30)
+                    await self.clock.sleep(delay * random.uniform(0.8, 1.2))
+                    next_due = self.clock.monotonic()
+                    continue
+                await self._poll_cycle(dev)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("poll_cycle_failed", bus=self.name, device=dev.name)
+            next_due += cfg.poll_interval_s
+            now = self.clock.monotonic()
+            if next_due < now:
+                next_due = now  # late: do not burst to catch up
+            await self.clock.sleep(next_due - now)
+
+    async def _probe(self, dev: DeviceRuntime) -> bool:
+        """One read of the first block, no retries: does the dead device answer again?"""
+        block = dev.blocks[0] if dev.blocks else None
+        if block is None:
+            return True
+        try:
+            await self._submit(dev, PRIO_PROBE, self._block_op(dev, block), 0)
+        except TransactionFailed as exc:
+            if exc.exception_code is not None:
+                return True  # it answered: back in the cycle, the block gets uncertain
+            log.debug("probe_failed", device=dev.name, reason=exc.reason)
+            return False
+        return True
+
+    def _block_op(self, dev: DeviceRuntime, block: Block) -> Op:
+        return self._read_op(dev, block.table, block.start, block.count)
+
+    async def _poll_cycle(self, dev: DeviceRuntime) -> None:
+        for index, block in enumerate(dev.blocks):
+            try:
+                data = await self._submit(
+                    dev, PRIO_POLL, self._block_op(dev, block), dev.config.retries
+                )
+            except LinkDown as exc:
+                dev.set_offline(exc.reason, device_fault=False)
+                await self._channels[0].wait_connected(max(dev.config.poll_interval_s, 0.05))
+                return
+            except TransactionFailed as exc:
+                if exc.exception_code is not None:
+                    dev.set_online()
+                    log.debug("block_refused", device=dev.name, code=exc.exception_code)
+                    dev.mark(block.points, Quality.UNCERTAIN)
+                    continue
+                dev.set_offline(exc.reason, device_fault=True)
+                return
+            dev.set_online()
+            self._apply(dev, index, data)
+
+    def _apply(self, dev: DeviceRuntime, index: int, data: list[int] | list[bool]) -> None:
+        now = self.clock.monotonic()
+        for p, start, stop, decode in dev.layouts[index]:
+            try:
+                value = decode(data[start:stop])
+            except CodecError as exc:
+                log.debug("decode_failed", device=dev.name, point=p.name, detail=exc.detail)
+                dev.publish(p, None, Quality.UNCERTAIN)
+                continue
+            dev.publish(p, value, Quality.GOOD, now)
+
+    async def _heartbeat_loop(self, dev: DeviceRuntime) -> None:
+        hb = dev.config.profile.heartbeat
+        assert hb is not None
+        spec = dev.points[hb.point]
+        counter = 0
+        while True:
+            await self.clock.sleep(hb.period_s)
+            counter = (counter + 1) & 0x7FFF
+            try:
+                await self._submit(dev, PRIO_WRITE, self._write_op(dev, spec, [counter]), 0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("heartbeat_failed", device=dev.name, error=str(exc))
+
+    async def _stale_loop(self) -> None:
+        while True:
+            await self.clock.sleep(0.5)
+            for dev in self._devices.values():
+                try:
+                    dev.check_stale()
+                except Exception:
+                    log.exception("stale_check_failed", device=dev.name)
+
+
+def _quiet_pymodbus() -> None:
+    """pymodbus logs every timeout at ERROR; the bus reports state changes itself (once,
+    then at debug). Leave it alone if the application set a level for it."""
+    logger = logging.getLogger("pymodbus")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.CRITICAL)
+
+
+def _intended(spec: PointSpec, encoded: list[int] | list[bool]) -> Value:
+    """The value the device should report after the write (after encoding/rounding)."""
+    if spec.datatype is DataType.BOOL:
+        return bool(encoded[0])
+    return decode_point(spec, encoded)

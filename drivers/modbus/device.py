@@ -1,0 +1,118 @@
+"""Runtime state of one device on a bus: last values, quality, online state.
+
+Report by exception lives here: a point is emitted when its value moves by more
+than its deadband, when its quality changes, or when `heartbeat_s` has passed
+since it was last emitted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from .codec import Decoder, Value, compile_decoder
+from .events import BusEvent, ClockLike, DeviceStatus, PointUpdate, Quality
+from .links import DeviceConfig
+from .planner import Block, plan_profile
+from .points import PointSpec
+
+log = structlog.get_logger("drivers.modbus")
+
+
+@dataclass(slots=True)
+class PointState:
+    value: Value | None = None
+    quality: Quality | None = None
+    emitted_at: float = -math.inf
+
+
+def differs(old: Value | None, new: Value | None, deadband: float) -> bool:
+    if old is None or new is None:
+        return old is not new
+    if isinstance(old, float | int) and isinstance(new, float | int):
+        if isinstance(old, bool) or isinstance(new, bool):
+            return old != new
+        if math.isnan(old) or math.isnan(new):
+            return not (math.isnan(old) and math.isnan(new))
+        return abs(new - old) > deadband if deadband else new != old
+    return old != new
+
+
+class DeviceRuntime:
+    def __init__(
+        self, config: DeviceConfig, clock: ClockLike, emit: Callable[[BusEvent], None]
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.blocks: list[Block] = plan_profile(config.profile)
+        # Per block: (point, start, stop, decoder), decided once for the hot poll path.
+        self.layouts: list[list[tuple[PointSpec, int, int, Decoder]]] = [
+            [
+                (p, p.address - b.start, p.address - b.start + p.register_count, compile_decoder(p))
+                for p in b.points
+            ]
+            for b in self.blocks
+        ]
+        self.points: dict[str, PointSpec] = {p.name: p for p in config.profile.points}
+        self.state: dict[str, PointState] = {p.name: PointState() for p in config.profile.points}
+        self.online: bool | None = None
+        self.device_fault = False  # offline because the device (not the link) failed
+        self.reason = ""
+        self.probe_attempt = 0
+        self.last_success = -math.inf
+        self._clock = clock
+        self._emit = emit
+
+    def publish(
+        self, point: PointSpec, value: Value | None, quality: Quality, now: float | None = None
+    ) -> None:
+        st = self.state[point.name]
+        if now is None:
+            now = self._clock.monotonic()
+        same = quality is st.quality and (value == st.value and type(value) is type(st.value))
+        if same and now - st.emitted_at < self.config.heartbeat_s:
+            return  # the common case on a steady bus: nothing to do
+        changed = not same and (
+            quality is not st.quality or differs(st.value, value, point.deadband)
+        )
+        if not changed and now - st.emitted_at < self.config.heartbeat_s:
+            return
+        st.value, st.quality, st.emitted_at = value, quality, now
+        self._emit(PointUpdate(self.name, point.name, value, quality, self._clock.now()))
+
+    def mark(self, points: tuple[PointSpec, ...] | list[PointSpec], quality: Quality) -> None:
+        """Set a quality on points, keeping their last known values."""
+        for p in points:
+            if p.poll:
+                self.publish(p, self.state[p.name].value, quality)
+
+    def set_online(self) -> None:
+        self.last_success = self._clock.monotonic()
+        self.probe_attempt = 0
+        self.device_fault = False
+        if self.online is not True:
+            if self.online is False:
+                log.info("device_recovered", device=self.name)
+            self.online, self.reason = True, ""
+            self._emit(DeviceStatus(self.name, True, self._clock.now()))
+
+    def set_offline(self, reason: str, device_fault: bool) -> None:
+        self.device_fault = device_fault
+        if self.online is not False:
+            log.warning("device_offline", device=self.name, reason=reason)
+            self.online, self.reason = False, reason
+            self._emit(DeviceStatus(self.name, False, self._clock.now(), reason))
+        else:
+            log.debug("device_still_offline", device=self.name, reason=reason)
+        self.mark(list(self.points.values()), Quality.COMM_FAIL)
+
+    def check_stale(self) -> None:
+        """Good values that have not been refreshed within `stale_after` turn stale."""
+        if self.online and self._clock.monotonic() - self.last_success > self.config.stale_after:
+            stale = [p for p in self.points.values() if self.state[p.name].quality is Quality.GOOD]
+            if stale:
+                log.warning("device_stale", device=self.name, points=len(stale))
+                self.mark(stale, Quality.STALE)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edge.cli import offline
 from edge.cli.client import DaemonRefused, DaemonUnavailable, call
 from edge.cli.render import render
 from edge.config.errors import ConfigError
@@ -23,8 +24,8 @@ from edge.profiles import profile_points
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_DAEMON, EXIT_CONFIG = 0, 1, 2, 3, 78
 DEFAULT_RUNTIME = Path("/run/edged")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(s|m|h|d)")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class UsageError(Exception):
@@ -113,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     ac.add_argument("--since", default="24h", help="a duration ago, e.g. 2h (default 24h)")
     em = sub.add_parser("emergency", help="fire-alarm linkage state")
     em.add_argument("action", choices=["status", "reset"])
+    offline.add_parsers(sub)
     cfg = sub.add_parser("config", help="offline config tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     cfg_sub.add_parser("check", help="validate a venue config file").add_argument("file", type=Path)
@@ -220,10 +222,29 @@ def _once(
     return EXIT_OK
 
 
+def _offline(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "gpio":
+            result = offline.run_gpio(args, parse_duration(args.duration))
+        else:
+            value = parse_value(args.value) if args.modbus_command == "write" else None
+            result = offline.run_modbus(args, value)
+    except (UsageError, offline.OfflineError) as exc:
+        print(f"edgectl: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True, default=str))
+    else:
+        render(f"{args.command}", result)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "config":
         return _config_check(args)
+    if args.command in ("modbus", "gpio"):
+        return _offline(args)
     try:
         cmd, payload = _request(args)
     except UsageError as exc:

@@ -161,6 +161,15 @@ def render(cmd: str, r: Any) -> None:
                 for b in r
             ],
         )
+    elif cmd == "modbus" and isinstance(r, list):
+        _table(
+            "units that answered",
+            ["unit id", "note"],
+            [
+                [h["unit_id"], f"exception {h['exception_code']}" if h["exception_code"] else ""]
+                for h in r
+            ],
+        )
     elif isinstance(r, dict):
         for k, v in r.items():
             console.print(f"{k}: {v}")

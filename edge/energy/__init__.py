@@ -1,0 +1,18 @@
+"""Energy: meter interval energy, per zone and per booking, with honest estimation."""
+
+from edge.energy.decoder import CounterDecoder, Step, StepKind
+from edge.energy.model import BookingEnergy, EnergyConfig, EnergyInterval
+from edge.energy.service import EnergyService
+from edge.energy.windows import fixed_window, window_from_site
+
+__all__ = [
+    "BookingEnergy",
+    "CounterDecoder",
+    "EnergyConfig",
+    "EnergyInterval",
+    "EnergyService",
+    "Step",
+    "StepKind",
+    "fixed_window",
+    "window_from_site",
+]

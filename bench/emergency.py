@@ -61,9 +61,7 @@ async def main(trials: int, poll: float) -> None:
             rig.watcher.reset("bench")
     bare = await bare_write_ms()
     outputs = len(rig.light_outputs) + len(rig.gate_outputs)
-    print(
-        f"emergency linkage: {trials} trials, {outputs} outputs, panel poll {poll * 1000:.0f} ms"
-    )
+    print(f"emergency linkage: {trials} trials, {outputs} outputs, panel poll {poll * 1000:.0f} ms")
     print(
         f"  fire input -> all outputs commanded: p50 {statistics.median(lat):.1f} ms, "
         f"p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms (goal p99 <= 500 ms)"

@@ -1,0 +1,1 @@
+"""Behaviours of the simulated devices, one class per device profile."""

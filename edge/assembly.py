@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from edge.alarms import AlarmService, journal_entry, kernel_clock_synced, zone_wanted_from
 from edge.automation.emergency import EmergencyComponent
 from edge.automation.engine import Automation
 from edge.automation.reconciler import Reconciler, WriteRecord
@@ -22,6 +23,8 @@ from edge.automation.site import build_site
 from edge.bookings.store import BookingStore
 from edge.config.model import SerialLineBus, VenueConfig
 from edge.control.server import ControlServer
+from edge.counters import Counters, outputs_from_config
+from edge.energy import BookingEnergy, EnergyInterval, EnergyService, window_from_site
 from edge.field.buses import (
     BusComponent,
     BusRegistry,
@@ -54,15 +57,66 @@ class Runtime:
     automation: Automation | None = None
     emergency: EmergencyComponent | None = None
     gates: GateComponent | None = None
+    counters: Counters | None = None
+    alarms: AlarmService | None = None
+    energy: EnergyService | None = None
     zone_of: dict[str, str] = field(default_factory=dict)
+    alarm_listeners: list[Callable[[Any], None]] = field(default_factory=list)
+    energy_listeners: list[Callable[[Any], None]] = field(default_factory=list)
+    outbox_fill: Callable[[], tuple[int, int]] = lambda: (0, 1)
+    """(depth, bound) of the uplink outbox, for the outbox-filling alarm."""
     """device or output -> zone, for journal queries by zone."""
 
     @classmethod
     async def create(cls, daemon: Daemon, db: Database) -> Runtime:
         journal = Journal(db, daemon.clock)
         rt = cls(daemon=daemon, db=db, bookings=await BookingStore.open(db), journal=journal)
-        rt.reconciler = Reconciler(daemon.clock, rt.points, rt.registry.write, rt.journal_write)
+        rt.reconciler = Reconciler(daemon.clock, rt.points, rt.registry.write, rt.on_write)
         return rt
+
+    def on_write(self, w: WriteRecord) -> None:
+        self.journal_write(w)
+        if self.counters is not None:
+            self.counters.on_write(w)
+
+    def journal_energy(self, rec: EnergyInterval | BookingEnergy) -> None:
+        if isinstance(rec, BookingEnergy):
+            self.journal.record(
+                Entry(
+                    ts=rec.end,
+                    kind="energy",
+                    subject=rec.booking_id,
+                    zone=rec.zone,
+                    booking=rec.booking_id,
+                    actor="booking",
+                    body={
+                        "kwh": rec.kwh,
+                        "meters": rec.meters,
+                        "estimated": rec.estimated,
+                        "start": rec.start.isoformat(),
+                        "end": rec.end.isoformat(),
+                        "reasons": rec.reasons,
+                    },
+                )
+            )
+        else:
+            self.journal.record(
+                Entry(
+                    ts=rec.end,
+                    kind="energy",
+                    subject=rec.subject,
+                    zone=rec.zone,
+                    device=rec.subject if rec.kind == "meter" else None,
+                    actor=rec.kind,
+                    body={
+                        "kwh": rec.kwh,
+                        "estimated": rec.estimated,
+                        "start": rec.start.isoformat(),
+                        "end": rec.end.isoformat(),
+                        "reasons": rec.reasons,
+                    },
+                )
+            )
 
     def journal_write(self, w: WriteRecord) -> None:
         device = w.output.partition(".")[0]
@@ -195,7 +249,59 @@ def plan(config: VenueConfig, rt: Runtime) -> dict[str, Spec]:
         rt.gates = GateComponent(config, d.clock, rt.db, rt.bookings, reconciler, rt.journal, hooks)
         return rt.gates
 
+    def make_counters() -> Component:
+        rt.counters = Counters(
+            rt.db,
+            d.clock,
+            outputs_from_config((dv.id, dv.profile) for dv in config.devices),
+            flush_s=60.0,
+            points=rt.points,
+        )
+        return rt.counters
+
+    def make_alarms() -> Component:
+        counters = rt.counters
+        rt.alarms = AlarmService(
+            config,
+            config.alarms,
+            rt.db,
+            d.clock,
+            rt.points,
+            bookings=rt.bookings.snapshot,
+            zone_wanted=zone_wanted_from(
+                site, lambda: rt.automation.last if rt.automation else None
+            ),
+            counters=counters.snapshot if counters is not None else None,
+            outbox_fill=rt.outbox_fill,
+            clock_synced=kernel_clock_synced,
+        )
+        rt.alarms.subscribe(lambda ev: rt.journal.record(journal_entry(ev)))
+        for listener in rt.alarm_listeners:
+            rt.alarms.subscribe(listener)
+        return rt.alarms
+
+    def make_energy() -> Component:
+        rt.energy = EnergyService(
+            config,
+            config.energy,
+            rt.db,
+            d.clock,
+            points=rt.points,
+            bookings=rt.bookings.snapshot,
+            window=window_from_site(site),
+        )
+        rt.energy.subscribe(rt.journal_energy)
+        for listener in rt.energy_listeners:
+            rt.energy.subscribe(listener)
+        return rt.energy
+
     specs["emergency"] = Spec(_key(site.emergency, site.zones), make_emergency)
+    devices_key = _key(config.devices, config.zones)
+    specs["counters"] = Spec(devices_key, make_counters)
+    specs["alarms"] = Spec(
+        _key(config.alarms, config.devices, config.zones, config.access, site), make_alarms
+    )
+    specs["energy"] = Spec(_key(config.energy, config.devices, config.zones, site), make_energy)
     specs["automation"] = Spec(_key(site), make_automation)
     if config.access.gates:
         lines = [b for b in config.buses if isinstance(b, SerialLineBus)]

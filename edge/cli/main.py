@@ -106,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
     for key in ("device", "zone", "booking", "kind"):
         jr.add_argument(f"--{key}")
     jr.add_argument("--limit", type=int, default=200)
+    al = sub.add_parser("alarms", help="open alarms; `alarms ack ID` acknowledges one")
+    al.add_argument("action", nargs="?", choices=["ack"])
+    al.add_argument("id", nargs="?", help="alarm id, e.g. door_forced:gate-2")
+    en = sub.add_parser("energy", help="energy per booking, or per zone and day")
+    en.add_argument("--booking")
+    en.add_argument("--zone")
+    en.add_argument("--day", help="local date, YYYY-MM-DD")
+    sub.add_parser("counters", help="run hours and switch cycles per output")
     gt = sub.add_parser("gate", help="gate actions (journaled with your user name)")
     gt.add_argument("action", choices=["open"])
     gt.add_argument("gate")
@@ -191,6 +199,16 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             else:
                 payload["since"] = args.since
         return c, payload
+    if c == "alarms":
+        if args.action == "ack":
+            if not args.id:
+                raise UsageError("which alarm? edgectl alarms ack ID (ids are in `edgectl alarms`)")
+            return "alarms_ack", {"id": args.id}
+        return "alarms", {}
+    if c == "energy":
+        return c, {k: getattr(args, k) for k in ("booking", "zone", "day") if getattr(args, k)}
+    if c == "counters":
+        return c, {}
     if c == "gate":
         return "gate_open", {"gate": args.gate}
     if c == "access":

@@ -134,6 +134,30 @@ def render(cmd: str, r: Any) -> None:
                 for e in r
             ],
         )
+    elif cmd == "alarms":
+        _table(
+            "open alarms",
+            ["alarm", "severity", "state", "since", "message"],
+            [
+                [
+                    a.get("alarm_id"),
+                    a.get("severity"),
+                    a.get("state"),
+                    a.get("raised_at"),
+                    a.get("message"),
+                ]
+                for a in r
+            ],
+        )
+    elif cmd == "counters":
+        _table(
+            "counters",
+            ["output", *sorted({k for v in r.values() for k in v})],
+            [
+                [o, *[v.get(k) for k in sorted({k for x in r.values() for k in x})]]
+                for o, v in sorted(r.items())
+            ],
+        )
     elif cmd == "access":
         _table(
             "access decisions (newest first)",

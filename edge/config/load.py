@@ -117,6 +117,9 @@ def check(cfg: VenueConfig, profile_points: ProfilePoints | None = None) -> list
         if isinstance(b, SerialLineBus) and b.gate not in gates:
             out.append(_unknown(b.gate, gates, f"buses[{i}].gate", "gate"))
     out += _check_files(cfg)
+    from edge.alarms.validate import alarm_config_problems  # the alarms package needs the model
+
+    out += [Problem(path, message) for path, message in alarm_config_problems(cfg, cfg.alarms)]
     return out
 
 

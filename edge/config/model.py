@@ -10,6 +10,9 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct, field
 
+from edge.config.alarms import AlarmsConfig
+from edge.config.energy import EnergyConfig
+
 Id = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 PointRef = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]*\.[A-Za-z0-9_]+$")]
 Port = Annotated[int, Meta(ge=1, le=65535)]
@@ -218,6 +221,10 @@ class VenueConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
     uplink: Uplink = field(default_factory=Uplink)
     access: Access = field(default_factory=Access)
     guardrails: Guardrails = field(default_factory=Guardrails)
+    alarms: AlarmsConfig = field(default_factory=AlarmsConfig)
+    """Alarm thresholds and per-class overrides (docs/alarms.md)."""
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
+    """Energy intervals and estimation (docs/energy.md)."""
     rules: dict[str, object] = field(default_factory=dict)
     """Schedules, event rules, templates and emergency policy (see docs/rules.md)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"

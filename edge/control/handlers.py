@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from drivers.modbus.codec import Value
+from edge.alarms import AlarmRefused
 from edge.automation.emergency import ResetRefused
 from edge.automation.engine import OverrideRefused
 from edge.control.server import CommandError, Handler
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("edge.control")
 MAX_OVERRIDE_S = 7 * 86400
+MAX_ROWS = 5000
 
 
 def _suggest(name: str, known: list[str]) -> str:
@@ -72,6 +74,7 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
             "devices_offline": sorted(k for k, v in devices.items() if not v),
             "devices_configured": len(d.config.devices),
             "buses": buses,
+            "alarms_open": len(rt.alarms.engine.snapshot()) if rt.alarms else 0,
             "emergency": {
                 "active": bool(em and em.active),
                 "since": em.latched_since.isoformat() if em and em.latched_since else None,
@@ -346,7 +349,67 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
             for r in rows
         ]
 
+    async def alarms(args: dict[str, Any], user: str) -> Any:
+        if rt.alarms is None:
+            return []
+        return rt.alarms.engine.snapshot()
+
+    async def alarms_ack(args: dict[str, Any], user: str) -> Any:
+        alarm_id = str(args.get("id"))
+        if rt.alarms is None:
+            raise CommandError("the alarm engine is not running", "see `edgectl status`")
+        try:
+            event = rt.alarms.engine.ack(alarm_id, user)
+        except AlarmRefused as exc:
+            known = [str(a["alarm_id"]) for a in rt.alarms.engine.snapshot()]
+            raise CommandError(
+                str(exc), _suggest(alarm_id, known) if known else "there are no open alarms"
+            ) from None
+        log.info("edgectl_action", action="alarm_ack", user=user, alarm=alarm_id)
+        return {"alarm_id": event.alarm_id, "state": event.state.value, "by": user}
+
+    async def energy(args: dict[str, Any], user: str) -> Any:
+        booking, zone, day = args.get("booking"), args.get("zone"), args.get("day")
+        if booking is not None:
+            rows = await rt.journal.query(kind="energy", booking=str(booking), limit=10)
+            if not rows:
+                raise CommandError(
+                    f"no energy recorded for booking '{booking}' yet",
+                    "a booking's total is published once it has ended",
+                )
+            return rows[0]["body"] | {"booking": booking, "zone": rows[0]["zone"]}
+        if zone is None or day is None:
+            raise CommandError("say which: --booking ID, or --zone ZONE --day YYYY-MM-DD")
+        try:
+            start = datetime.fromisoformat(str(day)).replace(
+                tzinfo=ZoneInfo(d.config.site.timezone)
+            )
+        except ValueError:
+            raise CommandError(f"--day '{day}' is not a date", "use YYYY-MM-DD") from None
+        rows = await rt.journal.query(
+            kind="energy",
+            zone=str(zone),
+            since=start,
+            until=start + timedelta(days=1),
+            limit=MAX_ROWS,
+        )
+        intervals = [r for r in rows if r["actor"] == "zone"]
+        return {
+            "zone": zone,
+            "day": day,
+            "kwh": round(sum(r["body"]["kwh"] for r in intervals), 3),
+            "intervals": len(intervals),
+            "estimated": sum(1 for r in intervals if r["body"]["estimated"]),
+        }
+
+    async def counters(args: dict[str, Any], user: str) -> Any:
+        return {} if rt.counters is None else rt.counters.snapshot()
+
     return {
+        "alarms": alarms,
+        "alarms_ack": alarms_ack,
+        "energy": energy,
+        "counters": counters,
         "gate_open": gate_open,
         "access": access,
         "journal": journal,

@@ -114,6 +114,29 @@ async def test_emergency_reset_refused_then_done(venue: Venue) -> None:
     assert isinstance(done, dict) and done["reset"] is True
 
 
+async def test_lamp_failure_alarm_and_ack(venue: Venue) -> None:
+    """A light commanded on without lamp feedback raises an alarm; ack is journaled."""
+    await ctl_json(venue, "write", "lights-a.ch5_on", "on", "--for", "10m")
+    alarms: object = []
+    for _ in range(100):
+        alarms = await ctl_json(venue, "alarms")
+        if alarms:
+            break
+        await asyncio.sleep(0.1)
+    assert isinstance(alarms, list) and alarms, "no alarm raised"
+    lamp = next(a for a in alarms if a["cls"] == "lamp_failure")
+    code, out, _ = await ctl(venue, "alarms")
+    assert code == 0 and lamp["alarm_id"] in out
+    code, _, err = await ctl(venue, "alarms", "ack", "lamp_failure:nowhere")
+    assert code == 1 and "did you mean" in err
+    acked = await ctl_json(venue, "alarms", "ack", lamp["alarm_id"])
+    assert isinstance(acked, dict) and acked["state"] in ("acked", "acknowledged")
+    trail = await ctl_json(venue, "journal", "--kind", "alarm")
+    assert isinstance(trail, list) and any(e["actor"] == getpass.getuser() for e in trail)
+    counters = await ctl_json(venue, "counters")
+    assert isinstance(counters, dict) and "lights-a.ch5_on" in counters
+
+
 def test_daemon_not_running(tmp_path: Path) -> None:
     """No daemon: exit 3 and a message naming systemctl and journalctl."""
     import subprocess

@@ -28,6 +28,11 @@ timezone = "Asia/Shanghai"
 dir = "{state}"
 runtime_dir = "{run}"
 
+[alarms]
+tick_s = 0.5
+lamp_delay_s = 1.0
+comm_lost_after_s = 1.0
+
 [[zones]]
 id = "hall-a"
 kind = "hall"
@@ -109,6 +114,7 @@ def _wait_socket(run: Path, proc: subprocess.Popen[bytes]) -> None:
 @asynccontextmanager
 async def running_venue(tmp: Path) -> AsyncIterator[Venue]:
     lights, hvac, panel = RegisterBank(), RegisterBank(), RegisterBank()
+    lights.set_holding(100, [100] * 8)  # dim levels at 100 %, as a controller ships
     async with serve_tcp([SimUnit(1, lights), SimUnit(2, hvac), SimUnit(3, panel)]) as server:
         run = tmp / "run"
         config = tmp / "venue.toml"

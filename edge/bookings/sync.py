@@ -1,0 +1,169 @@
+"""Booking sync: reconcile snapshots by version, apply deltas in version order, ask on gaps.
+
+- Snapshot (`bookings`, retained): older or equal versions are ignored; a newer one replaces
+  the store (only the differences are written), then buffered deltas that follow it apply.
+- Delta (`bookings/delta`): `version == store.version + 1` applies; an older one is a
+  duplicate and ignored; a newer one is buffered and a snapshot is requested with an event
+  `bookings_resync_needed` (at most once per minute while the gap lasts).
+- A snapshot or delta with any invalid booking is refused whole (event `bookings_rejected`
+  with the reasons): never half-applied. A refused delta also asks for a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+import msgspec
+import structlog
+
+from edge.bookings.model import BookingDelta, BookingSnapshot, problems_of
+from edge.bookings.store import BookingStore
+from edge.clock import Clock
+from edge.uplink.contract import EventBody
+
+log = structlog.get_logger("edge.bookings.sync")
+
+RESYNC_INTERVAL_S = 60.0
+MAX_BUFFERED_DELTAS = 1000
+EventSink = Callable[[EventBody], object]
+T = TypeVar("T")
+
+
+class BookingSync:
+    """Feeds the store from the two inbound topics; `emit` sends an `event` body upstream."""
+
+    def __init__(
+        self,
+        store: BookingStore,
+        clock: Clock,
+        emit: EventSink,
+        zone_known: Callable[[str], bool],
+        max_payload: int = 4 * 1024 * 1024,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._emit = emit
+        self._zone_known = zone_known
+        self._max_payload = max_payload
+        self._pending: dict[int, BookingDelta] = {}
+        self._lock = asyncio.Lock()
+        self._last_resync: float | None = None
+        self._snapshot_decoder = msgspec.json.Decoder(BookingSnapshot)
+        self._delta_decoder = msgspec.json.Decoder(BookingDelta)
+
+    # ------------------------------------------------------------------ inbound handlers
+
+    async def on_snapshot(self, payload: bytes) -> None:
+        snap = self._decode(payload, self._snapshot_decoder, "snapshot")
+        if snap is None:
+            return
+        async with self._lock:
+            if snap.version <= self._store.version:
+                log.info(
+                    "bookings_snapshot_ignored", version=snap.version, have=self._store.version
+                )
+                return
+            problems = problems_of(snap.bookings, self._zone_known)
+            if problems:
+                self._reject("snapshot", snap.version, problems)
+                return
+            await self._store.replace_all(snap.version, snap.bookings)
+            await self._apply_buffered()
+
+    async def on_delta(self, payload: bytes) -> None:
+        delta = self._decode(payload, self._delta_decoder, "delta")
+        if delta is None:
+            return
+        async with self._lock:
+            have = self._store.version
+            if delta.version <= have:
+                log.info("bookings_delta_duplicate", version=delta.version, have=have)
+                return
+            if delta.version > have + 1:
+                if len(self._pending) < MAX_BUFFERED_DELTAS:
+                    self._pending[delta.version] = delta
+                self._request_resync(have, delta.version)
+                return
+            self._pending[delta.version] = delta
+            await self._apply_buffered()
+
+    # ------------------------------------------------------------------ internals
+
+    async def _apply_buffered(self) -> None:
+        for version in sorted(v for v in self._pending if v <= self._store.version):
+            del self._pending[version]
+        while (delta := self._pending.pop(self._store.version + 1, None)) is not None:
+            if not await self._apply_delta(delta):
+                self._request_resync(self._store.version, delta.version)
+                return
+        if self._pending:
+            self._request_resync(self._store.version, min(self._pending))
+        else:
+            self._last_resync = None
+
+    async def _apply_delta(self, delta: BookingDelta) -> bool:
+        current = {b.booking_id: b for b in self._store.snapshot()}
+        for bid in delta.remove:
+            current.pop(bid, None)
+        for b in delta.upsert:
+            current[b.booking_id] = b
+        touched = {b.booking_id for b in delta.upsert}
+        upsert_ids = [b.booking_id for b in delta.upsert]
+        problems = problems_of(current.values(), self._zone_known, focus=touched)
+        if len(set(upsert_ids)) != len(upsert_ids):
+            problems.append((upsert_ids[0], "delta upserts the same booking_id twice"))
+        if problems:
+            self._reject("delta", delta.version, problems)
+            return False
+        await self._store.apply(delta.version, delta.upsert, delta.remove)
+        return True
+
+    def _decode(self, payload: bytes, decoder: msgspec.json.Decoder[T], what: str) -> T | None:
+        if len(payload) > self._max_payload:
+            self._rejected_payload(what, f"{len(payload)} bytes, limit {self._max_payload}")
+            return None
+        try:
+            return decoder.decode(payload)
+        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+            self._rejected_payload(what, str(exc))
+            return None
+
+    def _rejected_payload(self, what: str, reason: str) -> None:
+        log.warning("bookings_payload_rejected", what=what, reason=reason)
+        self._emit(
+            EventBody(
+                kind="bookings_rejected",
+                message=f"booking {what} refused: {reason}",
+                data={"what": what, "reason": reason},
+            )
+        )
+
+    def _reject(self, what: str, version: int, problems: list[tuple[str, str]]) -> None:
+        log.warning("bookings_rejected", what=what, version=version, problems=problems[:20])
+        self._emit(
+            EventBody(
+                kind="bookings_rejected",
+                message=f"booking {what} version {version} refused: nothing applied",
+                data={
+                    "what": what,
+                    "version": version,
+                    "problems": [{"booking_id": b, "reason": r} for b, r in problems[:100]],
+                },
+            )
+        )
+
+    def _request_resync(self, have: int, got: int) -> None:
+        mono = self._clock.monotonic()
+        if self._last_resync is not None and mono - self._last_resync < RESYNC_INTERVAL_S:
+            return
+        self._last_resync = mono
+        log.warning("bookings_resync_needed", have=have, got=got)
+        self._emit(
+            EventBody(
+                kind="bookings_resync_needed",
+                message="a booking delta is missing: please publish a snapshot",
+                data={"have_version": have, "received_version": got},
+            )
+        )

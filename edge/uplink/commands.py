@@ -1,0 +1,241 @@
+"""Inbound commands on `cmd/{name}`: validate, authenticate, deduplicate, execute once, answer.
+
+Order of checks, each refusal answered on `cmd_res` with a reason code:
+size (`too_large`) -> JSON (`malformed`) -> name (`unknown_command`, `not_supported`) ->
+schema (`invalid`) -> signature (`signature_required`, `unknown_key`, `bad_signature`) ->
+duplicate `cmd_id` (answered with the stored result, never executed twice) -> expiry
+(`expired`) -> guardrails (codes chosen by the daemon's validator, e.g. `not_writable`,
+`out_of_range`) -> handler (`ok`, a CommandRefused code, `failed`, `timeout`).
+
+Results are persisted per `cmd_id` from the signature check on, so a duplicate after a
+restart is still answered identically. A command that was executing when the process died is
+answered `interrupted` and not re-run: at most once is the right default for gates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import msgspec
+import structlog
+
+from edge.clock import Clock
+from edge.storage import Database, Schema
+from edge.uplink.contract import COMMANDS, CmdResBody, Command
+from edge.uplink.errors import CommandRefused
+from edge.uplink.signing import Verifier
+
+log = structlog.get_logger("edge.uplink.commands")
+
+SCHEMA = Schema(
+    component="commands",
+    steps=[
+        """
+        CREATE TABLE cmd_results (
+            cmd_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('executing', 'done')),
+            received REAL NOT NULL,
+            result BLOB
+        )
+        """
+    ],
+)
+
+Handler = Callable[[Command], Awaitable[dict[str, Any] | None]]
+"""Executes a validated command; returns an optional result object, raises CommandRefused."""
+Guardrail = Callable[[Command], None]
+"""Raises CommandRefused when a command breaks the venue's limits (unknown point, range...)."""
+Responder = Callable[[CmdResBody], Awaitable[None]]
+
+RESULT_RETENTION_S = 7 * 24 * 3600.0
+_decoder = msgspec.json.Decoder()
+_result_decoder = msgspec.json.Decoder(CmdResBody)
+_encoder = msgspec.json.Encoder()
+
+
+class CommandProcessor:
+    """Turns one inbound `cmd/{name}` payload into exactly one `cmd_res` (or a stored answer)."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        respond: Responder,
+        handlers: Mapping[str, Handler],
+        *,
+        verifier: Verifier | None = None,
+        guardrail: Guardrail | None = None,
+        max_payload: int = 64 * 1024,
+        handler_timeout_s: float = 30.0,
+    ) -> None:
+        unknown = set(handlers) - set(COMMANDS)
+        if unknown:
+            raise ValueError(
+                f"handlers for unknown commands {sorted(unknown)}: known {sorted(COMMANDS)}"
+            )
+        self._db = db
+        self._clock = clock
+        self._respond = respond
+        self._handlers = dict(handlers)
+        self._verifier = verifier or Verifier({}, required=False)
+        self._guardrail = guardrail
+        self._max_payload = max_payload
+        self._timeout = handler_timeout_s
+        self._running: dict[str, asyncio.Future[CmdResBody]] = {}
+
+    async def start(self) -> None:
+        """Create tables and forget results older than the retention."""
+        await self._db.migrate(SCHEMA)
+        cutoff = self._clock.now().timestamp() - RESULT_RETENTION_S
+        await self._db.run(
+            lambda c: c.execute("DELETE FROM cmd_results WHERE received < ?", (cutoff,))
+        )
+
+    def set_handler(self, name: str, handler: Handler) -> None:
+        if name not in COMMANDS:
+            raise ValueError(f"unknown command {name!r}: known {sorted(COMMANDS)}")
+        self._handlers[name] = handler
+
+    async def handle(self, topic: str, name: str, payload: bytes) -> CmdResBody:
+        """Process one inbound command; the answer is also sent through `respond`."""
+        result = await self._process(topic, name, payload)
+        await self._respond(result)
+        return result
+
+    async def _process(self, topic: str, name: str, payload: bytes) -> CmdResBody:
+        def refuse(code: str, message: str, cmd_id: str | None = None) -> CmdResBody:
+            log.warning("command_refused", name=name, cmd_id=cmd_id, code=code, reason=message)
+            return CmdResBody(cmd_id=cmd_id, name=name, ok=False, code=code, message=message)
+
+        if len(payload) > self._max_payload:
+            return refuse(
+                "too_large", f"payload is {len(payload)} bytes, limit {self._max_payload}"
+            )
+        try:
+            obj = _decoder.decode(payload)
+        except msgspec.DecodeError as exc:
+            return refuse("malformed", f"not valid JSON: {exc}")
+        if not isinstance(obj, dict):
+            return refuse("malformed", "a command must be a JSON object")
+        raw_id = obj.get("cmd_id")
+        cmd_id = raw_id if isinstance(raw_id, str) and 0 < len(raw_id) <= 128 else None
+        kind = COMMANDS.get(name)
+        if kind is None:
+            return refuse(
+                "unknown_command", f"known commands: {', '.join(sorted(COMMANDS))}", cmd_id
+            )
+        if name not in self._handlers:
+            return refuse("not_supported", f"this gateway has no handler for {name}", cmd_id)
+        try:
+            cmd = msgspec.convert(obj, type=kind)
+        except msgspec.ValidationError as exc:
+            return refuse("invalid", str(exc), cmd_id)
+        try:
+            self._verifier.check(topic, obj)
+        except CommandRefused as exc:
+            return refuse(exc.code, exc.message, cmd.cmd_id)
+        return await self._once(name, cmd)
+
+    async def _once(self, name: str, cmd: Command) -> CmdResBody:
+        """Execute `cmd` at most once per cmd_id; duplicates get the same answer."""
+        running = self._running.get(cmd.cmd_id)
+        if running is not None:
+            return await asyncio.shield(running)
+        stored = await self._db.run(
+            lambda c: c.execute(
+                "SELECT state, result FROM cmd_results WHERE cmd_id = ?", (cmd.cmd_id,)
+            ).fetchone()
+        )
+        if stored is not None:
+            state, blob = stored
+            if state == "done" and blob is not None:
+                log.info("command_duplicate", name=name, cmd_id=cmd.cmd_id)
+                decoded: CmdResBody = _result_decoder.decode(blob)
+                return decoded
+            answer = CmdResBody(
+                cmd_id=cmd.cmd_id,
+                name=name,
+                ok=False,
+                code="interrupted",
+                message="the gateway restarted while executing this command; it was not re-run",
+            )
+            await self._store(cmd.cmd_id, name, answer)
+            return answer
+        fut: asyncio.Future[CmdResBody] = asyncio.get_running_loop().create_future()
+        self._running[cmd.cmd_id] = fut
+        try:
+            answer = await self._execute(name, cmd)
+            fut.set_result(answer)
+            return answer
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()
+            raise
+        finally:
+            del self._running[cmd.cmd_id]
+
+    async def _execute(self, name: str, cmd: Command) -> CmdResBody:
+        def answer(
+            ok: bool, code: str, message: str = "", result: dict[str, Any] | None = None
+        ) -> CmdResBody:
+            return CmdResBody(
+                cmd_id=cmd.cmd_id, name=name, ok=ok, code=code, message=message, result=result
+            )
+
+        now = self._clock.now()
+        if cmd.expires_at <= now:
+            res = answer(
+                False, "expired", f"expired at {cmd.expires_at.isoformat()}, now {now.isoformat()}"
+            )
+            await self._store(cmd.cmd_id, name, res)
+            return res
+        if self._guardrail is not None:
+            try:
+                self._guardrail(cmd)
+            except CommandRefused as exc:
+                res = answer(False, exc.code, exc.message)
+                await self._store(cmd.cmd_id, name, res)
+                return res
+        await self._mark_executing(cmd.cmd_id, name)
+        log.info("command_executing", name=name, cmd_id=cmd.cmd_id)
+        try:
+            async with asyncio.timeout(self._timeout):
+                result = await self._handlers[name](cmd)
+            res = answer(True, "ok", "", result)
+        except CommandRefused as exc:
+            res = answer(False, exc.code, exc.message)
+        except TimeoutError:
+            res = answer(False, "timeout", f"handler did not finish within {self._timeout} s")
+        except Exception as exc:
+            log.error("command_failed", name=name, cmd_id=cmd.cmd_id, error=repr(exc))
+            res = answer(False, "failed", f"{type(exc).__name__}: {exc}")
+        await self._store(cmd.cmd_id, name, res)
+        return res
+
+    async def _mark_executing(self, cmd_id: str, name: str) -> None:
+        received = self._clock.now().timestamp()
+        await self._db.run(
+            lambda c: c.execute(
+                "INSERT INTO cmd_results(cmd_id, name, state, received) "
+                "VALUES (?, ?, 'executing', ?)",
+                (cmd_id, name, received),
+            )
+        )
+
+    async def _store(self, cmd_id: str, name: str, res: CmdResBody) -> None:
+        received = self._clock.now().timestamp()
+        blob = _encoder.encode(res)
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO cmd_results(cmd_id, name, state, received, result) "
+                "VALUES (?, ?, 'done', ?, ?) ON CONFLICT(cmd_id) DO UPDATE SET "
+                "state = 'done', result = excluded.result",
+                (cmd_id, name, received, blob),
+            )
+
+        await self._db.run(write)

@@ -1,0 +1,93 @@
+"""Uplink settings: the `[uplink]` table of the venue configuration, decoded once, frozen."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+PositiveInt = Annotated[int, Meta(gt=0)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
+
+
+class TlsConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """TLS towards the broker; `ca` alone verifies the server, `cert`+`key` add a client cert."""
+
+    ca: str | None = None
+    """CA bundle that signs the broker's certificate (None: system store)."""
+    cert: str | None = None
+    """Client certificate (PEM), for brokers that authenticate clients by certificate."""
+    key: str | None = None
+    """Private key of `cert` (PEM)."""
+    insecure: bool = False
+    """Skip hostname verification (lab use only)."""
+
+
+class OutboxConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """Bounds of the durable outbox; beyond them `state` (then plain events) are evicted."""
+
+    max_messages: PositiveInt = 500_000
+    """Most messages kept while the link is down."""
+    max_bytes: PositiveInt = 256 * 1024 * 1024
+    """Most payload bytes kept."""
+    max_age_s: PositiveFloat = 7 * 24 * 3600.0
+    """Evictable messages older than this are dropped (alarms, access events, energy never)."""
+    inflight: Annotated[int, Meta(ge=1, le=1000)] = 20
+    """Publishes awaiting PUBACK at once (the in-flight window)."""
+
+
+class SigningConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """Ed25519 command signing: `keys` maps a key id to a base64 raw 32-byte public key."""
+
+    required: bool = False
+    """When true, an unsigned command or one signed by an unknown key is refused."""
+    keys: dict[str, str] = {}
+    """Trusted public keys by key id (`kid`)."""
+
+
+class UplinkConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """How the gateway reaches the cloud broker. Topic ids come from the venue's site/gateway."""
+
+    host: str = "127.0.0.1"
+    """Broker host name or address."""
+    port: Annotated[int, Meta(ge=1, le=65535)] = 1883
+    """Broker port (8883 is the usual TLS port)."""
+    protocol: Literal[5, 311] = 5
+    """MQTT protocol version: 5 (default) or 311 (3.1.1)."""
+    keepalive: Annotated[int, Meta(ge=5, le=3600)] = 30
+    """Seconds; the broker publishes our Will after about 1.5 x this of silence."""
+    client_id: str | None = None
+    """MQTT client id; default `edge-{site}-{gateway}`."""
+    username: str | None = None
+    """MQTT user name."""
+    password_file: str | None = None
+    """File holding the MQTT password (kept out of the config file)."""
+    tls: TlsConfig | None = None
+    """TLS settings; None means plain TCP."""
+    outbox: OutboxConfig = OutboxConfig()
+    """Durable store-and-forward bounds."""
+    signing: SigningConfig = SigningConfig()
+    """Command signature policy."""
+    backoff_initial_s: PositiveFloat = 1.0
+    """First wait between reconnect attempts; doubles up to `backoff_cap_s`, with jitter."""
+    backoff_cap_s: PositiveFloat = 60.0
+    """Longest wait between reconnect attempts."""
+    connect_timeout_s: PositiveFloat = 10.0
+    """How long to wait for CONNACK (a TLS refusal may surface only as a silent socket)."""
+    auth_retry_s: PositiveFloat = 300.0
+    """Wait after the broker refused our credentials (slow: credentials rarely fix themselves)."""
+    max_payload: PositiveInt = 64 * 1024
+    """Largest inbound payload accepted, in bytes."""
+
+    def read_password(self) -> str | None:
+        """The password from `password_file`, stripped of the trailing newline."""
+        if self.password_file is None:
+            return None
+        with open(self.password_file, encoding="utf-8") as fh:
+            return fh.read().rstrip("\r\n")
+
+
+def decode_uplink(data: object) -> UplinkConfig:
+    """Decode the `[uplink]` table (already parsed TOML) into a frozen config."""
+    return msgspec.convert(data, type=UplinkConfig)

@@ -1,0 +1,346 @@
+"""The MQTT contract: every message as a msgspec Struct, one source for code, docs and schemas.
+
+Outbound messages have two shapes. Producers build a *body* (`StateBody`, `EventBody`...);
+the outbox adds the envelope (`stream`, `seq`, `msg_id`, `ts`) durably at enqueue time and
+the session stamps `session` and `historical` at publish time. The *wire* types (`State`,
+`Event`...) are body + envelope, tagged by `stream`; they are what the cloud receives and
+what `edge/uplink/schemas/*.json` are generated from. A test keeps bodies and wire types in
+step.
+
+Inbound messages (`cmd/{name}`, `bookings`, `bookings/delta`) are plain structs; bookings
+types live in `edge.bookings.model`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum
+from typing import Annotated, Any, Literal
+
+from msgspec import Meta, Struct, field
+
+AwareDatetime = Annotated[datetime, Meta(tz=True)]
+Scalar = bool | int | float | str | None
+Quality = Literal["good", "bad", "uncertain", "stale"]
+Ident = Annotated[str, Meta(min_length=1, max_length=128)]
+PointRef = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]*\.[A-Za-z0-9_]+$")]
+
+TOPIC_VERSION = "v1"
+
+
+class Priority(IntEnum):
+    """Drain order of the outbox: lower drains first."""
+
+    ALARM = 0
+    CMD_RES = 1
+    EVENT = 2
+    ENERGY = 3
+    STATE = 4
+
+
+# Streams that go through the outbox, with their drain priority.
+QUEUED_STREAMS: dict[str, Priority] = {
+    "alarm": Priority.ALARM,
+    "cmd_res": Priority.CMD_RES,
+    "event": Priority.EVENT,
+    "energy": Priority.ENERGY,
+    "state": Priority.STATE,
+}
+
+
+class Topics:
+    """Topic names under `edge/v1/{site}/{gateway}/`."""
+
+    def __init__(self, site: str, gateway: str) -> None:
+        for name, value in (("site", site), ("gateway", gateway)):
+            if not value or any(c in value for c in "/+#\x00"):
+                raise ValueError(f"{name} id {value!r} cannot be used in an MQTT topic")
+        self.root = f"edge/{TOPIC_VERSION}/{site}/{gateway}/"
+
+    def up(self, stream: str) -> str:
+        """Topic of an outbound stream (`status`, `birth`, `state`, ...)."""
+        return self.root + stream
+
+    def cmd(self, name: str) -> str:
+        return f"{self.root}cmd/{name}"
+
+    @property
+    def cmd_filter(self) -> str:
+        return f"{self.root}cmd/+"
+
+    @property
+    def bookings(self) -> str:
+        return self.root + "bookings"
+
+    @property
+    def bookings_delta(self) -> str:
+        return self.root + "bookings/delta"
+
+    @property
+    def everything(self) -> str:
+        return self.root + "#"
+
+    def relative(self, topic: str) -> str | None:
+        """The part after the root, or None for a topic outside it."""
+        return topic[len(self.root) :] if topic.startswith(self.root) else None
+
+
+# ---------------------------------------------------------------- bodies (what producers build)
+
+
+class PointValue(Struct, frozen=True, kw_only=True):
+    """One point's value at `ts` (report by exception, or a heartbeat)."""
+
+    point: PointRef
+    value: Scalar
+    quality: Quality = "good"
+    unit: str | None = None
+    ts: AwareDatetime | None = None
+    """When the value was read, if different from the message `ts`."""
+
+
+class StateBody(Struct, frozen=True, kw_only=True):
+    points: list[PointValue]
+    heartbeat: bool = False
+    """True when sent because the max interval elapsed, not because a value changed."""
+
+
+class EventBody(Struct, frozen=True, kw_only=True):
+    """Something that happened. `kind` names it: `access_decision`, `rule_action`, ...
+
+    Events whose kind starts with `access` are never evicted from the outbox.
+    """
+
+    kind: Ident
+    message: str = ""
+    zone: str | None = None
+    device: str | None = None
+    booking_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class AlarmBody(Struct, frozen=True, kw_only=True):
+    alarm_id: Ident
+    """Stable key of the condition, e.g. `device_offline:hvac-1`."""
+    action: Literal["raise", "clear", "ack"]
+    severity: Literal["critical", "major", "minor", "warning"] = "major"
+    text: str = ""
+    device: str | None = None
+    point: str | None = None
+    by: str | None = None
+    """Who acknowledged (for `ack`)."""
+
+
+class EnergyBody(Struct, frozen=True, kw_only=True):
+    kind: Literal["interval", "booking_total"]
+    meter: str
+    start: AwareDatetime
+    end: AwareDatetime
+    kwh: float
+    zone: str | None = None
+    booking_id: str | None = None
+
+
+class CmdResBody(Struct, frozen=True, kw_only=True):
+    """The answer to a command: `code` is `ok` or the reason it was refused or failed."""
+
+    cmd_id: str | None
+    name: str
+    ok: bool
+    code: str
+    message: str = ""
+    result: dict[str, Any] | None = None
+
+
+class BirthPoint(Struct, frozen=True, kw_only=True):
+    name: str
+    datatype: str
+    unit: str | None = None
+    writable: bool = False
+    value: Scalar = None
+    quality: Quality = "uncertain"
+
+
+class BirthDevice(Struct, frozen=True, kw_only=True):
+    id: str
+    profile: str
+    zone: str | None = None
+    location: dict[str, Any] = field(default_factory=dict)
+    online: bool = False
+    points: list[BirthPoint] = field(default_factory=list)
+
+
+class BirthZone(Struct, frozen=True, kw_only=True):
+    id: str
+    kind: str
+    name: str = ""
+    parent: str | None = None
+
+
+class BirthBody(Struct, frozen=True, kw_only=True):
+    """The full inventory, sent on every connect and on `cmd/rebirth`."""
+
+    zones: list[BirthZone]
+    devices: list[BirthDevice]
+    software: str = ""
+    config_version: str = ""
+
+
+class StatusBody(Struct, frozen=True, kw_only=True):
+    online: bool
+
+
+# ---------------------------------------------------------------- wire types (what the cloud sees)
+
+
+class Envelope(Struct, frozen=True, kw_only=True, tag_field="stream"):
+    """Fields on every outbound message; `stream` is the tag (equal to the topic's last part)."""
+
+    session: Annotated[int, Meta(ge=0)]
+    """Connection counter, persisted, bumped before each connect (Sparkplug's bdSeq)."""
+    seq: Annotated[int, Meta(ge=0)]
+    """Per-stream counter, persisted, contiguous, never wraps."""
+    msg_id: str
+    """Unique id; a resend after reconnect carries the same one."""
+    ts: AwareDatetime
+    """Source time: when the gateway produced the message."""
+    historical: bool = False
+    """True when the message was produced before the current session (replayed)."""
+
+
+class Status(Envelope, frozen=True, kw_only=True, tag="status"):
+    online: bool
+
+
+class Birth(Envelope, frozen=True, kw_only=True, tag="birth"):
+    zones: list[BirthZone]
+    devices: list[BirthDevice]
+    software: str = ""
+    config_version: str = ""
+
+
+class State(Envelope, frozen=True, kw_only=True, tag="state"):
+    points: list[PointValue]
+    heartbeat: bool = False
+
+
+class Event(Envelope, frozen=True, kw_only=True, tag="event"):
+    kind: Ident
+    message: str = ""
+    zone: str | None = None
+    device: str | None = None
+    booking_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Alarm(Envelope, frozen=True, kw_only=True, tag="alarm"):
+    alarm_id: Ident
+    action: Literal["raise", "clear", "ack"]
+    severity: Literal["critical", "major", "minor", "warning"] = "major"
+    text: str = ""
+    device: str | None = None
+    point: str | None = None
+    by: str | None = None
+
+
+class Energy(Envelope, frozen=True, kw_only=True, tag="energy"):
+    kind: Literal["interval", "booking_total"]
+    meter: str
+    start: AwareDatetime
+    end: AwareDatetime
+    kwh: float
+    zone: str | None = None
+    booking_id: str | None = None
+
+
+class CmdRes(Envelope, frozen=True, kw_only=True, tag="cmd_res"):
+    cmd_id: str | None
+    name: str
+    ok: bool
+    code: str
+    message: str = ""
+    result: dict[str, Any] | None = None
+
+
+Outbound = Status | Birth | State | Event | Alarm | Energy | CmdRes
+
+# Body type -> wire type, for the consistency test and the docs.
+BODY_OF: dict[type[Struct], type[Struct]] = {
+    Status: StatusBody,
+    Birth: BirthBody,
+    State: StateBody,
+    Event: EventBody,
+    Alarm: AlarmBody,
+    Energy: EnergyBody,
+    CmdRes: CmdResBody,
+}
+
+QueuedBody = StateBody | EventBody | AlarmBody | EnergyBody | CmdResBody
+
+STREAM_OF_BODY: dict[type[Struct], str] = {
+    StateBody: "state",
+    EventBody: "event",
+    AlarmBody: "alarm",
+    EnergyBody: "energy",
+    CmdResBody: "cmd_res",
+}
+
+
+# ---------------------------------------------------------------- commands (down)
+
+
+class Signature(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Ed25519 signature over the canonical bytes defined in docs/mqtt.md."""
+
+    kid: Ident
+    alg: Literal["ed25519"] = "ed25519"
+    value: Annotated[str, Meta(max_length=200)]
+    """Base64 (standard alphabet, padded) of the 64-byte signature."""
+
+
+class Command(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Fields every command carries."""
+
+    cmd_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    expires_at: AwareDatetime
+    issued_at: AwareDatetime | None = None
+    sig: Signature | None = None
+
+
+class SetPoint(Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    point: PointRef
+    value: bool | int | float
+
+
+class Scene(Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    zone: Ident
+    scene: Ident
+
+
+class OpenGate(Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    gate: Ident
+    hold_s: Annotated[float, Meta(gt=0, le=600)] = 5.0
+    reason: str = ""
+
+
+class Rebirth(Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Reload(Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class AckAlarm(Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    alarm_id: Ident
+    by: str = ""
+
+
+COMMANDS: dict[str, type[Command]] = {
+    "set_point": SetPoint,
+    "scene": Scene,
+    "open_gate": OpenGate,
+    "rebirth": Rebirth,
+    "reload": Reload,
+    "ack_alarm": AckAlarm,
+}

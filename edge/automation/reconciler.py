@@ -121,6 +121,11 @@ class Reconciler:
         self._life_safety = dict(table)
         self._dirty.set()
 
+    @property
+    def busy(self) -> bool:
+        """A write is in flight (tests wait for quiet before moving simulated time on)."""
+        return bool(self._tasks)
+
     def effective(self, output: str) -> Want | None:
         return self._life_safety.get(output) or self._wanted.get(output)
 

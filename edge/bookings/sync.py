@@ -126,7 +126,8 @@ class BookingSync:
             return None
         try:
             return decoder.decode(payload)
-        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+        # ValidationError is a DecodeError; bad UTF-8 inside a string is a UnicodeDecodeError.
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             self._rejected_payload(what, str(exc))
             return None
 

@@ -117,8 +117,8 @@ class CommandProcessor:
             )
         try:
             obj = _decoder.decode(payload)
-        except msgspec.DecodeError as exc:
-            return refuse("malformed", f"not valid JSON: {exc}")
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises the latter
+            return refuse("malformed", f"not valid JSON: {exc}")  # for bad UTF-8 in a string
         if not isinstance(obj, dict):
             return refuse("malformed", "a command must be a JSON object")
         raw_id = obj.get("cmd_id")

@@ -91,3 +91,35 @@ class UplinkConfig(Struct, frozen=True, forbid_unknown_fields=True):
 def decode_uplink(data: object) -> UplinkConfig:
     """Decode the `[uplink]` table (already parsed TOML) into a frozen config."""
     return msgspec.convert(data, type=UplinkConfig)
+
+
+def from_venue_uplink(section: object) -> UplinkConfig:
+    """Map the venue config's flat `[uplink]` struct (edge.config.model.Uplink) onto this one.
+
+    Duck-typed so this module does not import edge.config: fields `host, port, protocol,
+    keepalive, username, password_file, ca_file, cert_file, key_file, outbox_max_messages,
+    outbox_max_age_h, command_keys[kid, public_key]`. Command keys present => signing required.
+    """
+
+    def get(name: str, default: object = None) -> object:
+        return getattr(section, name, default)
+
+    ca, cert, key = get("ca_file"), get("cert_file"), get("key_file")
+    keys = {str(k.kid): str(k.public_key) for k in get("command_keys", []) or []}  # type: ignore[attr-defined]
+    return msgspec.convert(
+        {
+            "host": get("host", "127.0.0.1"),
+            "port": get("port", 1883),
+            "protocol": get("protocol", 5),
+            "keepalive": get("keepalive", 30),
+            "username": get("username"),
+            "password_file": get("password_file"),
+            "tls": None if ca is None and cert is None else {"ca": ca, "cert": cert, "key": key},
+            "outbox": {
+                "max_messages": get("outbox_max_messages", 500_000),
+                "max_age_s": float(get("outbox_max_age_h", 24 * 7)) * 3600,  # type: ignore[arg-type]
+            },
+            "signing": {"required": bool(keys), "keys": keys},
+        },
+        type=UplinkConfig,
+    )

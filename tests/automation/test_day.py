@@ -9,7 +9,7 @@ timestamp is the instant the rules asked for it.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -116,7 +116,7 @@ EXPECTED_LIGHTS = [
 
 
 async def seed(state: Path) -> None:
-    db = Database.open(state / "edged.db")
+    db = Database.open(state / "edged.db")  # creates the directory
     store = await BookingStore.open(db)
     await store.replace_all(
         1,
@@ -150,7 +150,6 @@ async def test_a_day_of_bookings(tmp_path: Path) -> None:
     temps_at_start: dict[str, float] = {}
     async with SimVenue.from_config(src, clock, workdir=tmp_path / "sim") as venue:
         cfg = load(venue.runtime_config_path, profile_points)
-        Path(cfg.storage.dir).mkdir(parents=True, exist_ok=True)
         await seed(Path(cfg.storage.dir))
         daemon = Daemon(venue.runtime_config_path, cfg, clock, Notifier(""))
         task = asyncio.create_task(daemon.run())

@@ -21,10 +21,11 @@ from edge.automation.engine import Automation
 from edge.automation.reconciler import Reconciler, WriteRecord
 from edge.automation.site import build_site
 from edge.bookings.store import BookingStore
+from edge.clock import field_clock
 from edge.config.model import SerialLineBus, VenueConfig
 from edge.control.server import ControlServer
 from edge.counters import Counters, outputs_from_config
-from edge.energy import BookingEnergy, EnergyInterval, EnergyService, window_from_site
+from edge.energy import BookingEnergy, EnergyInterval, EnergyService, window_with_prestarts
 from edge.field.buses import (
     BusComponent,
     BusRegistry,
@@ -38,6 +39,7 @@ from edge.gates import GateComponent, GateHooks
 from edge.journal import Entry, Journal
 from edge.storage import Database
 from edge.supervisor import Component
+from edge.upstream import UpstreamComponent
 
 if TYPE_CHECKING:
     from edge.daemon import Daemon
@@ -60,6 +62,7 @@ class Runtime:
     counters: Counters | None = None
     alarms: AlarmService | None = None
     energy: EnergyService | None = None
+    upstream: UpstreamComponent | None = None
     zone_of: dict[str, str] = field(default_factory=dict)
     alarm_listeners: list[Callable[[Any], None]] = field(default_factory=list)
     energy_listeners: list[Callable[[Any], None]] = field(default_factory=list)
@@ -72,6 +75,9 @@ class Runtime:
         journal = Journal(db, daemon.clock)
         rt = cls(daemon=daemon, db=db, bookings=await BookingStore.open(db), journal=journal)
         rt.reconciler = Reconciler(daemon.clock, rt.points, rt.registry.write, rt.on_write)
+        rt.alarm_listeners.append(lambda ev: rt.upstream.on_alarm(ev) if rt.upstream else None)
+        rt.energy_listeners.append(lambda r: rt.upstream.on_energy(r) if rt.upstream else None)
+        journal.subscribe(lambda e: rt.upstream.on_journal(e) if rt.upstream else None)
         return rt
 
     def on_write(self, w: WriteRecord) -> None:
@@ -192,7 +198,7 @@ def plan(config: VenueConfig, rt: Runtime) -> dict[str, Spec]:
                 b.id,
                 make_link(b),
                 device_configs(config, b),
-                d.clock,
+                field_clock(d.clock),
                 rt.points,
                 rt.registry,
                 d.liveness,
@@ -244,8 +250,16 @@ def plan(config: VenueConfig, rt: Runtime) -> dict[str, Spec]:
         if rt.automation is not None:
             rt.automation.record_entry(booking_id, event.ts)
 
+    def make_upstream() -> Component:
+        rt.upstream = UpstreamComponent(config, rt)
+        return rt.upstream
+
+    def on_access(event: Any) -> None:
+        if rt.upstream is not None:
+            rt.upstream.on_access(event)
+
     def make_gates() -> Component:
-        hooks = GateHooks(emergency=emergency_active, on_entry=on_entry)
+        hooks = GateHooks(emergency=emergency_active, on_entry=on_entry, on_event=[on_access])
         rt.gates = GateComponent(config, d.clock, rt.db, rt.bookings, reconciler, rt.journal, hooks)
         return rt.gates
 
@@ -280,6 +294,9 @@ def plan(config: VenueConfig, rt: Runtime) -> dict[str, Spec]:
             rt.alarms.subscribe(listener)
         return rt.alarms
 
+    def prestart_of(zone: str, start: Any) -> Any:
+        return rt.automation.prestart_of(zone, start) if rt.automation is not None else None
+
     def make_energy() -> Component:
         rt.energy = EnergyService(
             config,
@@ -288,7 +305,7 @@ def plan(config: VenueConfig, rt: Runtime) -> dict[str, Spec]:
             d.clock,
             points=rt.points,
             bookings=rt.bookings.snapshot,
-            window=window_from_site(site),
+            window=window_with_prestarts(site, prestart_of),
         )
         rt.energy.subscribe(rt.journal_energy)
         for listener in rt.energy_listeners:
@@ -302,6 +319,17 @@ def plan(config: VenueConfig, rt: Runtime) -> dict[str, Spec]:
         _key(config.alarms, config.devices, config.zones, config.access, site), make_alarms
     )
     specs["energy"] = Spec(_key(config.energy, config.devices, config.zones, site), make_energy)
+    specs["uplink"] = Spec(
+        _key(
+            config.uplink,
+            config.site,
+            config.zones,
+            config.devices,
+            config.access.gates,
+            config.guardrails,
+        ),
+        make_upstream,
+    )
     specs["automation"] = Spec(_key(site), make_automation)
     if config.access.gates:
         lines = [b for b in config.buses if isinstance(b, SerialLineBus)]

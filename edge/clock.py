@@ -136,3 +136,31 @@ class JumpDetector:
         delta = offset - self._offset
         self._offset = offset
         return delta if abs(delta) >= self._threshold else None
+
+
+class WireClock:
+    """Simulated wall time with real monotonic time and real sleeps.
+
+    For field buses under an accelerated clock: frames still take real time on the
+    wire, so poll intervals and timeouts stay in real seconds, while the values they
+    read are stamped with the simulated wall time.
+    """
+
+    def __init__(self, wall: Clock) -> None:
+        self._wall = wall
+
+    def now(self) -> datetime:
+        return self._wall.now()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+def field_clock(clock: Clock) -> Clock:
+    """The clock buses should use: real time under an accelerated simulated clock."""
+    if isinstance(clock, SimClock) and clock.rate is not None:
+        return WireClock(clock)
+    return clock

@@ -101,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     demo.add_argument("--params", type=Path)
     demo.add_argument("--rate", type=float, default=60.0)
-    demo.add_argument("--start", type=_aware, help="simulated start (default 18:40 local)")
+    demo.add_argument("--start", type=_aware, help="simulated start (default 17:35 local)")
     demo.add_argument("--court", default="court-a3", help="the booked zone")
     demo.add_argument("--duration", type=float, help="stop after this many real seconds")
     demo.add_argument("--until", help="stop at this simulated local time (HH:MM) or ISO instant")

@@ -47,7 +47,7 @@ class DemoOptions:
     params: Path | None = None
     rate: float = 60.0
     start: datetime | None = None
-    """Simulated start (aware); default 18:40 local on DEFAULT_DATE."""
+    """Simulated start (aware); default 17:35 local: early enough to pre-cool the hall."""
     court: str = "court-a3"
     booking_start: time = time(19, 0)
     booking_end: time = time(21, 0)
@@ -78,6 +78,8 @@ class Seen:
     gate_opened_at: datetime | None = None
     access_events: list[dict[str, Any]] = field(default_factory=list)
     energy_msgs: list[dict[str, Any]] = field(default_factory=list)
+    meter_samples: list[tuple[datetime, dict[str, float]]] = field(default_factory=list)
+    """(instant, every meter's true cumulative kWh): ground truth over any window."""
     edged_online_at: datetime | None = None
     edged_exit: int | None = None
     edged_killed: bool = False
@@ -126,7 +128,7 @@ class Demo:
             print(f"edge-sim demo: {exc}", file=sys.stderr)
             return 78
         self.tz = ZoneInfo(config.site.timezone)
-        start = opts.start or datetime.fromisoformat(f"{DEFAULT_DATE}T18:40:00").replace(
+        start = opts.start or datetime.fromisoformat(f"{DEFAULT_DATE}T17:35:00").replace(
             tzinfo=self.tz
         )
         day = start.astimezone(self.tz).date()
@@ -306,6 +308,9 @@ class Demo:
             if now >= self.until or (real_end is not None and loop.time() >= real_end):
                 break
             w.advance()
+            self.seen.meter_samples.append(
+                (now, {d.id: d.true_kwh for d in w.devices.values() if isinstance(d, EnergyMeter)})
+            )
             # Schedule markers.
             if not announced_start and now >= self.b_start:
                 announced_start = True
@@ -519,6 +524,21 @@ class Demo:
         self.tl.say(f"cloud received {stream}: {_short(body)}")
 
     # ------------------------------------------------------------------ summary
+    def _truth_kwh(self, meters: list[str], start: str, end: str) -> float | None:
+        """True kWh through `meters` between two ISO instants (None if not sampled)."""
+        try:
+            t0, t1 = datetime.fromisoformat(start), datetime.fromisoformat(end)
+        except ValueError:
+            return None
+        total = 0.0
+        for m in meters:
+            a = _interpolate(self.seen.meter_samples, m, t0)
+            b = _interpolate(self.seen.meter_samples, m, t1)
+            if a is None or b is None:
+                return None
+            total += b - a
+        return total
+
     def _summary(self) -> None:
         s, tl, opts = self.seen, self.tl, self.opts
         w = self.venue.world
@@ -610,9 +630,34 @@ class Demo:
             if msg.get("kind") == "booking_total" and msg.get("booking_id") == self.booking_id
         ]
         for msg in totals:
-            tl.note(f"  energy reported by edged for the booking: {msg.get('kwh')} kWh")
+            truth = self._truth_kwh(
+                str(msg.get("meter", "")).split(","), str(msg.get("start")), str(msg.get("end"))
+            )
+            line = f"  energy reported by edged for the booking: {msg.get('kwh')} kWh"
+            if truth is not None and truth > 0:
+                error = (float(msg.get("kwh", 0.0)) - truth) / truth * 100
+                line += (
+                    f" from {msg.get('start')} to {msg.get('end')}; ground truth of the"
+                    f" same meters over the same window: {truth:.3f} kWh ({error:+.1f} %)"
+                )
+            tl.note(line)
         if not totals:
             tl.note("  energy reported by edged for the booking: none received")
+
+
+def _interpolate(
+    samples: list[tuple[datetime, dict[str, float]]], meter: str, at: datetime
+) -> float | None:
+    before = [(t, v[meter]) for t, v in samples if t <= at and meter in v]
+    after = [(t, v[meter]) for t, v in samples if t >= at and meter in v]
+    if not before and after:
+        return after[0][1]  # before the simulation began nothing drew any energy
+    if not before or not after:
+        return None
+    (t0, v0), (t1, v1) = before[-1], after[0]
+    if t1 == t0:
+        return v0
+    return v0 + (v1 - v0) * (at - t0).total_seconds() / (t1 - t0).total_seconds()
 
 
 def _open_log(path: Path) -> BinaryIO:

@@ -116,6 +116,10 @@ class World:
                 dev = LightingController(d.id, profile, bank, self.params.light(d.id))
             elif d.profile == "hvac_fancoil":
                 dev = FanCoil(d.id, profile, bank, self.params.hvac_of(d.id), self._air_for(d.zone))
+                # edged's buses run on wire time even when the venue runs accelerated, so
+                # the BMS watchdog (a communication timeout) counts wire seconds too.
+                rate = getattr(self.clock, "rate", None)
+                dev.comm_scale = float(rate) if isinstance(rate, int | float) and rate > 0 else 1.0
             elif d.profile == "energy_meter":
                 loads = self.topology.meter_loads.get(d.id, [])
                 dev = EnergyMeter(

@@ -91,6 +91,8 @@ class Automation:
         self.warmups: dict[str, tuple[PreStart, float]] = {}
         """zone -> the optimal-start warm-up in progress and the temperature it began at."""
         self.last_warmup_early_s: dict[str, float] = {}
+        self._prestart_log: dict[tuple[str, datetime], datetime] = {}
+        """(zone, booking window start) -> when pre-conditioning began (for energy windows)."""
         self._saved: dict[str, bytes] = {}
         self._temp_point = {z.id: z.temp_point for z in site.zones if z.temp_point}
         self.scheduler = Scheduler(clock, self._evaluate, on_beat=lambda: liveness.beat(self.name))
@@ -180,8 +182,17 @@ class Automation:
             return None
         return float(st.value)
 
+    def prestart_of(self, zone: str, start: datetime) -> datetime | None:
+        """When pre-conditioning began for `zone`'s window starting at `start`, if it did."""
+        return self._prestart_log.get((zone, start))
+
     def _track_warmups(self, ev: Evaluation, now: datetime) -> None:
         """Learn each zone's warm-up rate from optimal starts that reach their target."""
+        for p in ev.prestarts:
+            key = (p.zone, p.due)
+            self._prestart_log[key] = min(self._prestart_log.get(key, p.since), p.since)
+        horizon = now - timedelta(days=2)
+        self._prestart_log = {k: v for k, v in self._prestart_log.items() if k[1] > horizon}
         active = {p.zone: p for p in ev.prestarts}
         for zone in list(self.warmups):
             if zone not in active or active[zone].since != self.warmups[zone][0].since:
@@ -241,22 +252,30 @@ class Automation:
 
     async def _evaluate(self, now: datetime) -> datetime | None:
         self._overrides = {k: v for k, v in self._overrides.items() if v.expires_at > now}
-        world = World(
-            site=self.site,
-            bookings=tuple(to_rules_booking(b) for b in self._bookings.snapshot()),
-            overrides=tuple(self._overrides.values()),
-            inputs=self._inputs(),
-            entries=tuple(self._entries),
-            learned=self.learned,
-            memory=self.memory,
-            emergency_reset_at=self._reset_at(),
-        )
-        ev = evaluate(world, now)
+        bookings = tuple(to_rules_booking(b) for b in self._bookings.snapshot())
+        memory = self.memory
+        # The inputs are the points the rules watch, which the evaluation itself reveals (a
+        # new booking brings its zone's temperature): evaluate again until the set is stable.
+        for _ in range(4):
+            world = World(
+                site=self.site,
+                bookings=bookings,
+                overrides=tuple(self._overrides.values()),
+                inputs=self._inputs(),
+                entries=tuple(self._entries),
+                learned=self.learned,
+                memory=memory,
+                emergency_reset_at=self._reset_at(),
+            )
+            ev = evaluate(world, now)
+            watched = set(ev.watched_points)
+            grew = not watched <= self._watched
+            self._watched = watched
+            if not grew:
+                break
         self.last = ev
         self.memory = ev.memory
         self._track_warmups(ev, now)
-        if set(ev.watched_points) != self._watched:
-            self._watched = set(ev.watched_points)
         wanted: dict[str, Want] = {}
         for out, state in ev.outputs.items():
             w = state.winner

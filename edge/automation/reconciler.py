@@ -29,7 +29,10 @@ log = structlog.get_logger("edge.reconciler")
 Writer = Callable[[str, str, Value], Awaitable[WriteResult]]
 RETRY_MIN_S = 1.0
 RETRY_MAX_S = 60.0
-READABLE = (Quality.GOOD, Quality.UNCERTAIN)
+# A stale read-back is still the device's last known state (a busy bus, not a dead device):
+# writing is right, and the write reads back anyway. Only a device that does not answer
+# (comm_fail) waits until it is back.
+READABLE = (Quality.GOOD, Quality.UNCERTAIN, Quality.STALE)
 
 
 class CommandFailed(Exception):

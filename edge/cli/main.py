@@ -114,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     en.add_argument("--zone")
     en.add_argument("--day", help="local date, YYYY-MM-DD")
     sub.add_parser("counters", help="run hours and switch cycles per output")
+    sub.add_parser("outbox", help="messages waiting for the cloud, per stream")
     gt = sub.add_parser("gate", help="gate actions (journaled with your user name)")
     gt.add_argument("action", choices=["open"])
     gt.add_argument("gate")
@@ -207,7 +208,7 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         return "alarms", {}
     if c == "energy":
         return c, {k: getattr(args, k) for k in ("booking", "zone", "day") if getattr(args, k)}
-    if c == "counters":
+    if c in ("counters", "outbox"):
         return c, {}
     if c == "gate":
         return "gate_open", {"gate": args.gate}

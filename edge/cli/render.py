@@ -29,6 +29,16 @@ def _status(r: dict[str, Any]) -> None:
         f"devices: {r['devices_online']}/{r['devices_configured']} online"
         + (f"  offline: {', '.join(r['devices_offline'])}" if r["devices_offline"] else "")
     )
+    up = r.get("uplink", {})
+    if up.get("running"):
+        state = "connected" if up["connected"] else "[red]DISCONNECTED[/red]"
+        oldest = f", oldest {up['oldest_age_s']:.0f} s" if up.get("oldest_age_s") else ""
+        error = f", last error: {up['last_error']}" if up.get("last_error") else ""
+        console.print(
+            f"uplink: {state} to {up['broker']} (session {up['session']}), "
+            f"outbox {up['outbox_depth']}{oldest}{error}"
+        )
+    console.print(f"alarms open: {r.get('alarms_open', 0)}")
     console.print(
         "emergency: " + (f"[red]ACTIVE since {em['since']}[/red]" if em["active"] else "normal")
     )

@@ -210,6 +210,8 @@ class Uplink(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
 class Guardrails(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     setpoint_min_c: Celsius = 16.0
     setpoint_max_c: Celsius = 30.0
+    cloud_override_min: Annotated[float, Meta(gt=0, le=7 * 1440)] = 120.0
+    """How long a cloud `set_point` or `scene` holds before the schedule takes over again."""
 
 
 class VenueConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -63,7 +63,22 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
                 "latency_max_ms": round(s.latency_max_s * 1000, 2),
             }
         rec = rt.reconciler
+        up = rt.upstream.uplink if rt.upstream is not None else None
+        uplink: dict[str, Any] = {"running": False}
+        if up is not None:
+            st = await up.status()
+            uplink = {
+                "running": True,
+                "connected": st.connected,
+                "broker": st.broker,
+                "session": st.session,
+                "outbox_depth": st.outbox_depth,
+                "oldest_age_s": st.oldest_age_s,
+                "reconnects": st.reconnects,
+                "last_error": st.last_error,
+            }
         return {
+            "uplink": uplink,
             "site": d.config.site.id,
             "gateway": d.config.site.gateway,
             "uptime_s": round(d.clock.monotonic() - d.started_mono, 1),
@@ -405,7 +420,22 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
     async def counters(args: dict[str, Any], user: str) -> Any:
         return {} if rt.counters is None else rt.counters.snapshot()
 
+    async def outbox(args: dict[str, Any], user: str) -> Any:
+        up = rt.upstream.uplink if rt.upstream is not None else None
+        if up is None:
+            raise CommandError("the uplink is not running", "see `edgectl status`")
+        st = await up.status()
+        return {
+            "connected": st.connected,
+            "broker": st.broker,
+            "depth": st.outbox_depth,
+            "oldest_age_s": st.oldest_age_s,
+            "by_stream": await up.outbox.depth_by_stream(),
+            "bound": d.config.uplink.outbox_max_messages,
+        }
+
     return {
+        "outbox": outbox,
         "alarms": alarms,
         "alarms_ack": alarms_ack,
         "energy": energy,

@@ -3,7 +3,7 @@
 from edge.energy.decoder import CounterDecoder, Step, StepKind
 from edge.energy.model import BookingEnergy, EnergyConfig, EnergyInterval
 from edge.energy.service import EnergyService
-from edge.energy.windows import fixed_window, window_from_site
+from edge.energy.windows import fixed_window, window_from_site, window_with_prestarts
 
 __all__ = [
     "BookingEnergy",
@@ -15,4 +15,5 @@ __all__ = [
     "StepKind",
     "fixed_window",
     "window_from_site",
+    "window_with_prestarts",
 ]

@@ -55,3 +55,35 @@ def window_from_site(site: Site) -> WindowFn:
         return b.start - leads.get(b.zone, timedelta(0)), b.end
 
     return window
+
+
+def window_with_prestarts(
+    site: Site, prestart_of: Callable[[str, datetime], datetime | None]
+) -> WindowFn:
+    """Like `window_from_site`, but from the actual optimal-start instant when it is known.
+
+    `prestart_of(zone, booking_start)` gives when the HVAC serving `zone` began
+    pre-conditioning for a window starting at `booking_start` (None when it did not or
+    is not known, e.g. after a restart: then the template's fixed lead applies).
+    """
+    fallback = window_from_site(site)
+    zones = {z.id: z for z in site.zones}
+
+    def window(b: BookingTimes) -> tuple[datetime, datetime]:
+        cur: ZoneSpec | None = zones.get(b.zone)
+        seen: set[str] = set()
+        actual: list[datetime] = []
+        while cur is not None and cur.id not in seen:
+            seen.add(cur.id)
+            since = prestart_of(cur.id, b.start)
+            if since is not None:
+                actual.append(since)
+            cur = zones.get(cur.parent) if cur.parent is not None else None
+        if not actual:
+            return fallback(b)
+        zone = zones.get(b.zone)
+        lights = template_for(site, zone).lights_pre_start if zone and zone.lights else None
+        starts = [*actual, b.start - lights] if lights is not None else actual
+        return min(starts), b.end
+
+    return window

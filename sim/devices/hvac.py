@@ -41,6 +41,8 @@ class FanCoil(SimDevice):
         self.fault_code = 0
         self.watchdog_armed = False
         self.last_watchdog_mono = 0.0
+        self.comm_scale = 1.0
+        """Simulated seconds per wire second (the clock's rate when accelerated)."""
         self.fallbacks = 0
         self.write("setpoint", initial_setpoint_c)
         self.write("mode", "auto")
@@ -85,7 +87,7 @@ class FanCoil(SimDevice):
     def advance(self, now: Instant, dt: float) -> None:
         if self.running:
             self.run_s += dt
-        timeout = self.params.watchdog_timeout_s
+        timeout = self.params.watchdog_timeout_s * self.comm_scale
         if self.watchdog_armed and timeout > 0 and now.mono - self.last_watchdog_mono >= timeout:
             self.watchdog_armed = False
             self.fallbacks += 1
@@ -103,7 +105,7 @@ class FanCoil(SimDevice):
             self.last_watchdog_mono = now.mono
             if self.params.watchdog_timeout_s > 0:
                 # Fall back at the exact instant, not at the next tick.
-                self.schedule(now.mono + self.params.watchdog_timeout_s)
+                self.schedule(now.mono + self.params.watchdog_timeout_s * self.comm_scale)
         self.refresh(now)
 
     def truth(self) -> dict[str, object]:

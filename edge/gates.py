@@ -108,7 +108,10 @@ class GateComponent:
         await self._db.migrate(ACCESS_SCHEMA)
         index = BookingIndex.attach(self._bookings, self._cfg.site.id)
         self.store = AccessStore(self._db, site_access(self._cfg), lambda conn: index)
-        limiter = ReaderLimiter(self._clock.monotonic, RateLimitSettings())
+        limits = RateLimitSettings(
+            rate_per_s=self._cfg.access.reader_rate_per_s, burst=self._cfg.access.reader_burst
+        )
+        limiter = ReaderLimiter(self._clock.monotonic, limits)
         self.service = AccessService(
             self.store, self._clock, limiter, await self._salt(), emergency=self._hooks.emergency
         )

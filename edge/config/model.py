@@ -188,6 +188,10 @@ class Access(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     early_entry_min: Minutes = 15.0
     late_grace_min: Minutes = 15.0
     passback_window_min: Minutes = 10.0
+    reader_rate_per_s: Annotated[float, Meta(gt=0, le=1000)] = 2.0
+    """Distinct scans per second a reader may sustain; more are refused as rate_limited."""
+    reader_burst: Annotated[int, Meta(ge=1, le=1000)] = 5
+    """Distinct scans a reader may send at once after being quiet."""
     """A pass that entered cannot enter again at an entry gate within this time without exiting."""
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -124,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     em = sub.add_parser("emergency", help="fire-alarm linkage state")
     em.add_argument("action", choices=["status", "reset"])
     offline.add_parsers(sub)
+    sub.add_parser(
+        "completion", help="print a bash completion script: source <(edgectl completion)"
+    )
     cfg = sub.add_parser("config", help="offline config tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     cfg_sub.add_parser("check", help="validate a venue config file").add_argument("file", type=Path)
@@ -241,6 +245,40 @@ def _once(
     return EXIT_OK
 
 
+def completion_script(parser: argparse.ArgumentParser) -> str:
+    """Bash completion for commands and their options, from the parser itself."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    cases = []
+    for name, p in sub.choices.items():
+        words = [o for a in p._actions for o in a.option_strings if o.startswith("--")]
+        words += [
+            c
+            for a in p._actions
+            if a.choices and not a.option_strings
+            for c in a.choices
+            if isinstance(c, str)
+        ]
+        cases.append(f'        {name}) opts="{" ".join(sorted(set(words)))}" ;;')
+    commands = " ".join(sub.choices)
+    return "\n".join(
+        [
+            "_edgectl() {",
+            '    local cur="${COMP_WORDS[COMP_CWORD]}" cmd="" i',
+            "    for ((i = 1; i < COMP_CWORD; i++)); do",
+            '        [[ "${COMP_WORDS[i]}" != -* ]] && { cmd="${COMP_WORDS[i]}"; break; }',
+            "    done",
+            '    local opts="--json --runtime-dir --timeout"',
+            f'    [[ -z "$cmd" ]] && opts="$opts {commands}"',
+            '    case "$cmd" in',
+            *cases,
+            "    esac",
+            '    COMPREPLY=($(compgen -W "$opts" -- "$cur"))',
+            "}",
+            "complete -F _edgectl edgectl",
+        ]
+    )
+
+
 def _offline(args: argparse.Namespace) -> int:
     try:
         if args.command == "gpio":
@@ -259,9 +297,20 @@ def _offline(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `edgectl journal | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "config":
         return _config_check(args)
+    if args.command == "completion":
+        print(completion_script(_parser()))
+        return EXIT_OK
     if args.command in ("modbus", "gpio"):
         return _offline(args)
     try:

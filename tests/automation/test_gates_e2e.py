@@ -196,6 +196,12 @@ async def test_pass_opens_gate_and_replay_refused_after_restart(tmp_path: Path) 
                 assert latest[0]["granted"] is False
                 assert latest[0]["reason"] in ("used_up", "passback")
                 assert gate.get_coils(0, 1) == [False]
+                # A technician opens it (in a thread: this loop serves the simulated gate).
+                opened = await asyncio.to_thread(edgectl, run, "gate", "open", "main")
+                assert isinstance(opened, dict) and opened["opened"] is True
+                await until(lambda: gate.get_coils(0, 1) == [True])
+                actions = edgectl(run, "journal", "--kind", "action")
+                assert isinstance(actions, list) and actions[0]["subject"] == "main"
             finally:
                 proc.send_signal(signal.SIGTERM)
                 await asyncio.to_thread(proc.wait, 10)

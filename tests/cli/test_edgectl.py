@@ -173,3 +173,74 @@ def test_config_check_offline(tmp_path: Path) -> None:
     )
     assert out.returncode == 78
     assert "zones[0].kind: missing required key" in out.stderr
+
+
+async def test_actions_and_their_journal(venue: Venue) -> None:
+    """reload, energy, outbox and access answer; each says what it needs when it cannot."""
+    result = await ctl_json(venue, "reload")
+    assert isinstance(result, dict) and result == {"reloaded": True, "config_version": 2}
+    code, _, err = await ctl(venue, "energy")
+    assert code == 1 and "--booking ID, or --zone ZONE --day YYYY-MM-DD" in err
+    code, _, err = await ctl(venue, "energy", "--booking", "nope")
+    assert code == 1 and "no energy recorded for booking 'nope'" in err
+    day = await ctl_json(venue, "energy", "--zone", "court-5", "--day", "2026-11-21")
+    assert isinstance(day, dict) and day["zone"] == "court-5"
+    code, out, _ = await ctl(venue, "outbox")
+    assert code == 0 and "depth" in out
+    code, _, err = await ctl(venue, "gate", "open", "main")
+    assert code == 1 and "unknown gate 'main'" in err and "[[access.gates]]" in err
+    code, out, _ = await ctl(venue, "access")
+    assert code == 0 and "access decisions" in out
+    trail = await ctl_json(venue, "journal", "--kind", "config")
+    assert isinstance(trail, list) and trail[0]["actor"] == getpass.getuser()
+
+
+def test_hung_daemon_times_out(tmp_path: Path) -> None:
+    """A daemon that accepts but never answers: exit 3 within --timeout, saying what to check."""
+    import socket
+    import subprocess
+    import sys
+
+    from tests.cli.venue import ENV
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(tmp_path / "edged.sock"))
+    server.listen(1)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli.main",
+            "--runtime-dir",
+            str(tmp_path),
+            "--timeout",
+            "1",
+            "status",
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    server.close()
+    assert out.returncode == 3
+    assert "did not answer within 1 s" in out.stderr and "journalctl -u edged" in out.stderr
+
+
+def test_shell_completion_lists_commands() -> None:
+    """`edgectl completion` prints a bash script that knows the commands and options."""
+    import subprocess
+    import sys
+
+    from tests.cli.venue import ENV
+
+    out = subprocess.run(
+        [sys.executable, "-m", "edge.cli.main", "completion"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert out.returncode == 0
+    assert "complete -F _edgectl edgectl" in out.stdout
+    assert "explain" in out.stdout and "--for" in out.stdout

@@ -20,6 +20,7 @@ import structlog
 
 from edge import logs
 from edge.assembly import Runtime, plan
+from edge.automation.reconciler import Want, same
 from edge.clock import Clock, SimClock, SystemClock
 from edge.config.errors import ConfigError
 from edge.config.load import check_state_dir, load
@@ -29,6 +30,7 @@ from edge.notify import Notifier, watchdog_interval
 from edge.profiles import profile_points
 from edge.storage import Database, StorageError
 from edge.supervisor import StartFailed, Supervisor
+from rules.engine import default_values
 
 EX_OK = 0
 EX_IOERR = 74
@@ -122,7 +124,37 @@ class Daemon:
             await self._shutdown()
         return EX_OK
 
+    async def _safe_outputs(self, budget_s: float = 2.0) -> None:
+        """`on_shutdown = "safe"`: lights and HVAC off before the buses close.
+
+        Level-triggered like everything else: the automation stops, the safe values become
+        the wanted state (a life-safety value still wins), and the reconciler writes them.
+        """
+        rt = self.runtime
+        if rt is None or rt.reconciler is None or rt.automation is None:
+            return
+        values = default_values(rt.automation.site)  # every light and HVAC enable: off
+        await self.supervisor.stop("automation")
+        rt.reconciler.set_wanted(
+            {out: Want(v, "shutdown", "shutdown:safe") for out, v in values.items()}
+        )
+        reconciler = rt.reconciler
+
+        def pending(output: str) -> bool:
+            want, state = reconciler.effective(output), rt.points.get(output)
+            return want is not None and (state is None or not same(state.value, want.value))
+
+        deadline = time.monotonic() + budget_s
+        while time.monotonic() < deadline:
+            if not any(pending(o) for o in values) and not reconciler.busy:
+                log.info("safe_shutdown_done", outputs=len(values))
+                return
+            await asyncio.sleep(0.05)
+        log.error("safe_shutdown_incomplete", outputs=len(values), budget_s=budget_s)
+
     async def _shutdown(self) -> None:
+        if self.config.site.on_shutdown == "safe":
+            await self._safe_outputs()
         # Components flush (outbox, journal) and publish offline status in their own exit.
         try:
             await asyncio.wait_for(self.supervisor.stop_all(STOP_BUDGET_S - 1.0), STOP_BUDGET_S)

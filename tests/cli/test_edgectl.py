@@ -244,3 +244,42 @@ def test_shell_completion_lists_commands() -> None:
     assert out.returncode == 0
     assert "complete -F _edgectl edgectl" in out.stdout
     assert "explain" in out.stdout and "--for" in out.stdout
+
+
+async def test_safe_shutdown_switches_off(tmp_path: Path) -> None:
+    """With `on_shutdown = "safe"`, SIGTERM leaves lights off; the default holds them."""
+    from tests.cli.venue import CONFIG
+
+    safe = CONFIG.replace(
+        'timezone = "Asia/Shanghai"', 'timezone = "Asia/Shanghai"\non_shutdown = "safe"'
+    )
+    async with running_venue(tmp_path, config=safe) as venue:
+        await ctl_json(venue, "write", "lights-a.ch5_on", "on", "--for", "10m")
+        for _ in range(100):
+            if venue.lights.get_coils(4, 1) == [True]:
+                break
+            await asyncio.sleep(0.05)
+        assert venue.lights.get_coils(4, 1) == [True]
+        venue.proc.send_signal(__import__("signal").SIGTERM)
+        for _ in range(100):
+            if venue.proc.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert venue.proc.returncode == 0
+        assert venue.lights.get_coils(4, 1) == [False]
+
+
+async def test_default_shutdown_holds(venue: Venue) -> None:
+    """`on_shutdown = "hold"` (the default): outputs stay as they are when edged stops."""
+    await ctl_json(venue, "write", "lights-a.ch5_on", "on", "--for", "10m")
+    for _ in range(100):
+        if venue.lights.get_coils(4, 1) == [True]:
+            break
+        await asyncio.sleep(0.05)
+    venue.proc.send_signal(__import__("signal").SIGTERM)
+    for _ in range(100):
+        if venue.proc.poll() is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert venue.proc.returncode == 0
+    assert venue.lights.get_coils(4, 1) == [True]

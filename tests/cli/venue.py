@@ -112,18 +112,19 @@ def _wait_socket(run: Path, proc: subprocess.Popen[bytes]) -> None:
 
 
 @asynccontextmanager
-async def running_venue(tmp: Path) -> AsyncIterator[Venue]:
+async def running_venue(tmp: Path, config: str = CONFIG) -> AsyncIterator[Venue]:
     lights, hvac, panel = RegisterBank(), RegisterBank(), RegisterBank()
     lights.set_holding(100, [100] * 8)  # dim levels at 100 %, as a controller ships
     async with serve_tcp([SimUnit(1, lights), SimUnit(2, hvac), SimUnit(3, panel)]) as server:
         run = tmp / "run"
-        config = tmp / "venue.toml"
-        config.write_text(CONFIG.format(state=tmp / "state", run=run, port=server.port))
-        proc = _spawn(config)
+        path = tmp / "venue.toml"
+        path.write_text(config.format(state=tmp / "state", run=run, port=server.port))
+        proc = _spawn(path)
         try:
             await asyncio.to_thread(_wait_socket, run, proc)
             await asyncio.sleep(0.5)  # a few poll cycles
-            yield Venue(run, config, lights, hvac, panel, proc)
+            yield Venue(run, path, lights, hvac, panel, proc)
         finally:
-            proc.send_signal(signal.SIGTERM)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
             await asyncio.to_thread(proc.wait, 10)

@@ -143,7 +143,16 @@ async def test_control_socket_in_process(tmp_path: Path, clock: SimClock) -> Non
 def test_demo_smoke_run_prints_an_honest_timeline(tmp_path: Path) -> None:
     """A short demo exits 0, shows the booking, the scan and a summary of what was seen."""
     res = edge_sim(
-        "demo", "--rate", "900", "--duration", "5", "--workdir", str(tmp_path / "w"), timeout=90
+        "demo",
+        "--rate",
+        "900",
+        "--start",
+        "2026-07-15T18:40:00+08:00",
+        "--duration",
+        "5",
+        "--workdir",
+        str(tmp_path / "w"),
+        timeout=90,
     )
     assert res.returncode == 0, res.stderr[-2000:]
     out = res.stdout

@@ -232,6 +232,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _config_refused(exc: ConfigError) -> None:
+    """Every problem on its own log line, so a technician reads them in `journalctl -u edged`."""
+    log.error(
+        "config_refused",
+        source=exc.source,
+        problems=len(exc.problems),
+        fix="correct the file, then `edgectl config check FILE`",
+    )
+    for p in exc.problems:
+        log.error("config_problem", problem=str(p))
+
+
 def main(argv: list[str] | None = None) -> int:
     # systemd's watchdog kills a hung daemon with SIGABRT: leave the stuck stack in the journal.
     faulthandler.enable()
@@ -240,20 +252,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load(args.config, profile_points)
     except ConfigError as exc:
-        print(f"edged: {exc}", file=sys.stderr)
+        _config_refused(exc)
         return EX_CONFIG
     if args.log_level is None:
         logs.configure(config.log_level, json=True if args.log_json else None)
     problems = check_state_dir(config)
     if problems:
-        print(f"edged: {ConfigError(str(args.config), problems)}", file=sys.stderr)
+        _config_refused(ConfigError(str(args.config), problems))
         return EX_CONFIG
     clock: Clock = SystemClock()
     if args.sim_start is not None:
         if args.sim_start.tzinfo is None:
-            print(
-                "edged: --sim-start needs a timezone, e.g. 2026-11-21T18:50:00+08:00",
-                file=sys.stderr,
+            log.error(
+                "bad_argument",
+                argument="--sim-start",
+                problem="needs a timezone, e.g. 2026-11-21T18:50:00+08:00",
             )
             return EX_CONFIG
         clock = SimClock(args.sim_start, rate=args.sim_rate)

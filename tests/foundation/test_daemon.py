@@ -93,10 +93,10 @@ def test_bad_config_exits_78(tmp_path: Path) -> None:
         minimal(tmp_path / "state", tmp_path / "run").replace("unit_id = 1", "unit_id = 0"),
     )
     proc = start_edged(bad, None)
-    _, err = proc.communicate(timeout=10)
+    out, err = proc.communicate(timeout=10)
     code = proc.returncode
     assert code == 78
-    assert "devices[0].unit_id: expected an integer 1..247, got 0" in err
+    assert "devices[0].unit_id: expected an integer 1..247, got 0" in out + err
     assert not (tmp_path / "state").exists()
     assert not (tmp_path / "run").exists()
 
@@ -107,10 +107,10 @@ def test_unwritable_state_dir_exits_78(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     cfg = write(tmp_path / "venue.toml", minimal(blocker / "state", tmp_path / "run"))
     proc = start_edged(cfg, None)
-    _, err = proc.communicate(timeout=10)
+    out, err = proc.communicate(timeout=10)
     code = proc.returncode
     assert code == 78
-    assert "storage.dir: cannot create" in err
+    assert "storage.dir: cannot create" in out + err
 
 
 def test_reload_good_and_bad(venue: Path, notify: NotifySocket, tmp_path: Path) -> None:

@@ -13,25 +13,7 @@ from typing import Protocol
 
 from edge.access.context import BookingView
 from edge.access.credentials import normalise_plate
-
-
-class BookingLike(Protocol):
-    """The fields of `edge.bookings.Booking` that access reads."""
-
-    @property
-    def booking_id(self) -> str: ...
-    @property
-    def zone(self) -> str: ...
-    @property
-    def start(self) -> datetime: ...
-    @property
-    def end(self) -> datetime: ...
-    @property
-    def member(self) -> str: ...
-    @property
-    def plate(self) -> str | None: ...
-    @property
-    def status(self) -> str: ...
+from edge.bookings.model import BookingLike
 
 
 class BookingSource(Protocol):

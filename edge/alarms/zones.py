@@ -6,25 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from edge.alarms.config import AlarmsConfig
 from edge.alarms.field import Report, number, readable
+from edge.bookings.model import BookingLike
 from edge.field.points import PointTable
-
-
-class BookingLike(Protocol):
-    @property
-    def booking_id(self) -> str: ...
-    @property
-    def zone(self) -> str: ...
-    @property
-    def start(self) -> datetime: ...
-    @property
-    def end(self) -> datetime: ...
-    @property
-    def status(self) -> str: ...
-
 
 Bookings = Callable[[], Iterable[BookingLike]]
 ZoneWanted = Callable[[str, datetime], bool]

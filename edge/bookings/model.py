@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from msgspec import Meta, Struct, field
 
@@ -39,6 +39,25 @@ class Booking(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
             status=self.status,
             version=self.version,
         )
+
+
+class BookingLike(Protocol):
+    """What readers of bookings (access, alarms, energy) use of a `Booking`."""
+
+    @property
+    def booking_id(self) -> str: ...
+    @property
+    def zone(self) -> str: ...
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def member(self) -> str: ...
+    @property
+    def plate(self) -> str | None: ...
 
 
 class BookingSnapshot(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -15,7 +15,6 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -23,6 +22,7 @@ import structlog
 from drivers.modbus.codec import INT_RANGES
 from drivers.modbus.events import BusEvent, PointUpdate, Quality
 from drivers.modbus.profiles import load_profile, resolve
+from edge.bookings.model import BookingLike
 from edge.clock import Clock
 from edge.config.model import VenueConfig
 from edge.energy import store
@@ -41,19 +41,6 @@ Record = EnergyInterval | BookingEnergy
 PROCESS_S = 5.0
 FLUSH_S = 30.0
 """Counter state and knots are written at most this often (one fsync), records too."""
-
-
-class BookingLike(Protocol):
-    @property
-    def booking_id(self) -> str: ...
-    @property
-    def zone(self) -> str: ...
-    @property
-    def start(self) -> datetime: ...
-    @property
-    def end(self) -> datetime: ...
-    @property
-    def status(self) -> str: ...
 
 
 @dataclass

@@ -21,3 +21,8 @@ class EnergyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     """Fixed pre-conditioning time before a booking start; None = from the templates."""
     history_h: Annotated[float, Meta(ge=1, le=24 * 14)] = 48.0
     """How much counter history is kept (memory and database) for booking energy."""
+    nested_meters: bool = True
+    """A meter in a zone below a metered zone is a sub-meter: the upstream meter counts its
+    energy too, so booking energy uses each meter's reading less its sub-meters'."""
+    upstream: dict[str, str] = msgspec.field(default_factory=dict)
+    """meter -> the meter that also counts it ("" for none); overrides the inference."""

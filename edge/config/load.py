@@ -120,6 +120,12 @@ def check(cfg: VenueConfig, profile_points: ProfilePoints | None = None) -> list
     from edge.alarms.validate import alarm_config_problems  # the alarms package needs the model
 
     out += [Problem(path, message) for path, message in alarm_config_problems(cfg, cfg.alarms)]
+    from edge.energy.nesting import upstream_meters
+
+    meter_zone = {d.id: d.zone for d in cfg.devices if d.profile == "energy_meter"}
+    parents = {z.id: z.parent for z in cfg.zones}
+    _, nesting = upstream_meters(meter_zone, parents, cfg.energy.upstream, cfg.energy.nested_meters)
+    out += [Problem(path, message) for path, message in nesting]
     return out
 
 

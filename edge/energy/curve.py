@@ -4,14 +4,17 @@ Knots are (t, cumulative kWh) after the decoder's corrections; energy between an
 instants is the difference of the linearly interpolated curve. A knot carries the
 reason, if any, why the segment ending at it is estimated: `gap` (no reading for longer
 than `max_gap_s`, i.e. the meter was offline: the counter difference across the gap is
-spread evenly over it), `reset`, `rebased`. To stay small, a plateau keeps only its
-first and last knot.
+spread evenly over it), `reset`, `rebased`. To stay small, a straight run (a plateau, or
+constant power) keeps only its first and last knot.
 """
 
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+
+STRAIGHT_KWH = 1e-7
+"""A knot this close to the line through the previous two adds nothing."""
 
 
 @dataclass
@@ -32,18 +35,25 @@ class EnergyCurve:
         self.last_reading_t = t
         if self.cum and cum_kwh < self.cum[-1]:
             cum_kwh = self.cum[-1]
-        plateau = (
-            len(self.times) >= 2
-            and not reason
-            and not self.why[-1]
-            and cum_kwh == self.cum[-1] == self.cum[-2]
-        )
-        if plateau:
-            self.times[-1] = t  # stretch the plateau instead of adding a knot
+        if len(self.times) >= 2 and not reason and not self.why[-1] and self._straight(t, cum_kwh):
+            self.times[-1], self.cum[-1] = t, cum_kwh  # stretch the run instead of adding a knot
             return
         self.times.append(t)
         self.cum.append(cum_kwh)
         self.why.append(reason)
+
+    def _straight(self, t: float, cum_kwh: float) -> bool:
+        (t1, t2), (c1, c2) = self.times[-2:], self.cum[-2:]
+        if c1 == c2 == cum_kwh:
+            return True
+        expected = c2 + (c2 - c1) * (t - t2) / (t2 - t1)
+        return abs(cum_kwh - expected) <= STRAIGHT_KWH
+
+    def shift(self, since: float, kwh: float) -> None:
+        """Raise the knots from `since` on by `kwh` (an offset learned late, see assist)."""
+        i = bisect.bisect_left(self.times, since)
+        for k in range(i, len(self.cum)):
+            self.cum[k] += kwh
 
     @property
     def start(self) -> float | None:

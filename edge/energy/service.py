@@ -27,10 +27,12 @@ from edge.clock import Clock
 from edge.config.model import VenueConfig
 from edge.energy import store
 from edge.energy.apportion import Window, booking_share, served_zones
+from edge.energy.assist import PowerAssist
 from edge.energy.curve import EnergyCurve
 from edge.energy.decoder import CounterDecoder, StepKind
 from edge.energy.intervals import floor_interval, next_boundary
 from edge.energy.model import BookingEnergy, EnergyConfig, EnergyInterval
+from edge.energy.nesting import downstream, upstream_meters
 from edge.energy.windows import WindowFn, fixed_window
 from edge.field.points import PointTable
 from edge.storage import Database
@@ -38,6 +40,7 @@ from edge.storage import Database
 log = structlog.get_logger("edge.energy")
 
 Record = EnergyInterval | BookingEnergy
+FLOAT32_EPS = 2.0**-23
 PROCESS_S = 5.0
 FLUSH_S = 30.0
 """Counter state and knots are written at most this often (one fsync), records too."""
@@ -49,6 +52,9 @@ class _Meter:
     zone: str | None
     decoder: CounterDecoder
     curve: EnergyCurve
+    assist: PowerAssist
+    floored: bool
+    """An integer register: it shows the energy rounded down to its resolution."""
     cum: float = 0.0
     next_interval: datetime | None = None
     flushed_tail: float | None = None
@@ -106,16 +112,22 @@ class EnergyService:
             if d.profile != "energy_meter":
                 continue
             wrap, quantum = meter_register(d.profile, d.points)
+            curve = EnergyCurve(max_gap_s=cfg.max_gap_s)
             self._meters[d.id] = _Meter(
                 d.id, d.zone,
                 CounterDecoder(wrap, max_kw=cfg.max_kw, quantum_kwh=quantum),
-                EnergyCurve(max_gap_s=cfg.max_gap_s),
+                curve, PowerAssist(curve, max_w=cfg.max_kw * 1000), floored=wrap is not None,
             )  # fmt: skip
         self._zone_meters: dict[str, list[str]] = {}
         for m in self._meters.values():
             if m.zone is not None:
                 self._zone_meters.setdefault(m.zone, []).append(m.id)
-        self._served = served_zones({z.id: z.parent for z in venue.zones})
+        parents = {z.id: z.parent for z in venue.zones}
+        self._served = served_zones(parents)
+        upstream, _ = upstream_meters(
+            {m.id: m.zone for m in self._meters.values()}, parents, cfg.upstream, cfg.nested_meters
+        )  # the config loader has reported any problem with these
+        self._downstream = downstream(upstream)
         self._zone_acc: dict[tuple[str, datetime], _ZoneAcc] = {}
         self._done: dict[str, str] = {}
         self._listeners: list[Callable[[Record], None]] = []
@@ -148,7 +160,10 @@ class EnergyService:
         m = self._meters[event.device]
         if event.point == "power_w":
             v = event.value
-            m.decoder.note_power(float(v) if isinstance(v, int | float) else None)
+            watts = float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+            m.decoder.note_power(watts)
+            m.assist.power(event.ts.timestamp(), watts)
+            m.dirty = True
         elif event.point == "import_kwh":
             v = event.value
             self.reading(event.device, event.ts, float(v) if isinstance(v, int | float) else None)
@@ -172,7 +187,13 @@ class EnergyService:
         if step.kind in (StepKind.RESET, StepKind.REBASED):
             log.warning("meter_counter_discontinuity", meter=meter, reason=step.reason)
         m.cum += step.delta_kwh
-        m.curve.add(t, m.cum, step.kind.value if step.estimated else "")
+        # An integer register floors; a float one is exact to its precision either way.
+        q = m.decoder.quantum_kwh
+        u = max(q, (kwh or 0.0) * FLOAT32_EPS)
+        band = (0.0, q) if m.floored else (-u, u)
+        shifted = m.assist.counter(t, m.cum, band, step.kind.value if step.estimated else "")
+        if shifted is not None and m.flushed_tail is not None:
+            m.flushed_tail = min(m.flushed_tail, shifted)  # those knots are written again
         if m.next_interval is None:  # the first whole interval from this reading on
             first = floor_interval(ts, self._cfg.interval_min, self._tz)
             m.next_interval = (
@@ -256,7 +277,18 @@ class EnergyService:
             )  # fmt: skip
 
     def _energy(self, meter: str, a: float, b: float) -> tuple[float, set[str]] | None:
-        return self._meters[meter].curve.energy(a, b)
+        """The meter's own energy in [a, b]: its reading less its sub-meters' readings."""
+        got = self._meters[meter].curve.energy(a, b)
+        if got is None:
+            return None
+        kwh, why = got
+        for sub in self._downstream.get(meter, ()):
+            part = self._meters[sub].curve.energy(a, b)
+            if part is None:
+                return None
+            kwh -= part[0]
+            why = why | part[1]
+        return kwh, why
 
     # ---- queries ------------------------------------------------------------------
     def status(self) -> dict[str, dict[str, object]]:
@@ -294,6 +326,7 @@ class EnergyService:
                 m.curve.why.append(w)
             m.curve.last_reading_t = st.last_reading_t
             m.flushed_tail = m.curve.end
+            m.assist.resume()
 
     async def flush(self) -> None:
         intervals, self._out_intervals = self._out_intervals, []

@@ -8,35 +8,19 @@ timestamp is the instant the rules asked for it.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from edge.automation.reconciler import WriteRecord
-from edge.bookings.model import Booking
-from edge.bookings.store import BookingStore
 from edge.clock import SimClock
-from edge.config.load import load
-from edge.daemon import Daemon
-from edge.notify import Notifier
-from edge.profiles import profile_points
-from edge.storage import Database
 from sim.venue import SimVenue
+from tests.simday import daemon_on, quiet, site_header
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2026, 11, 23, tzinfo=TZ)  # a Monday
 
 VENUE = """
-[site]
-id = "day"
-gateway = "gw-1"
-timezone = "Asia/Shanghai"
-
-[storage]
-dir = "{state}"
-runtime_dir = "{run}"
-
 [[zones]]
 id = "hall-a"
 kind = "hall"
@@ -115,48 +99,19 @@ EXPECTED_LIGHTS = [
 ]
 
 
-async def seed(state: Path) -> None:
-    db = Database.open(state / "edged.db")  # creates the directory
-    store = await BookingStore.open(db)
-    await store.replace_all(
-        1,
-        [
-            Booking(booking_id=i, zone=z, start=s, end=e, status=st, member="m", version=1)  # type: ignore[arg-type]
-            for i, z, s, e, st in BOOKINGS
-        ],
-    )
-    db.close()
-
-
-async def quiet(daemon: Daemon) -> None:
-    """Let real I/O finish: no write in flight for a few consecutive loop checks."""
-    calm = 0
-    for _ in range(400):
-        await asyncio.sleep(0.002)
-        rec = daemon.runtime.reconciler if daemon.runtime else None
-        calm = calm + 1 if rec is not None and not rec.busy else 0
-        if calm >= 3:
-            return
-
-
 async def test_a_day_of_bookings(tmp_path: Path) -> None:
     """Lights at their instants (within 1 s), hall ready by each start, only necessary writes."""
     state, run = tmp_path / "state", tmp_path / "run"
     state.mkdir()
     src = tmp_path / "venue.toml"
-    src.write_text(VENUE.format(state=state, run=run))
+    src.write_text(site_header("day", state, run) + VENUE)
     clock = SimClock(at(4, 0))
     writes: list[WriteRecord] = []
     temps_at_start: dict[str, float] = {}
-    async with SimVenue.from_config(src, clock, workdir=tmp_path / "sim") as venue:
-        cfg = load(venue.runtime_config_path, profile_points)
-        await seed(Path(cfg.storage.dir))
-        daemon = Daemon(venue.runtime_config_path, cfg, clock, Notifier(""))
-        task = asyncio.create_task(daemon.run())
-        for _ in range(500):
-            if daemon.runtime is not None and "automation" in daemon.supervisor.names:
-                break
-            await asyncio.sleep(0.01)
+    async with (
+        SimVenue.from_config(src, clock, workdir=tmp_path / "sim") as venue,
+        daemon_on(venue, clock, BOOKINGS) as daemon,
+    ):
         assert daemon.runtime is not None and daemon.runtime.reconciler is not None
         rec = daemon.runtime.reconciler
         original = rec._on_write
@@ -186,8 +141,6 @@ async def test_a_day_of_bookings(tmp_path: Path) -> None:
             for name, t in (("b1", at(8, 0)), ("b5", at(19, 0))):
                 if name not in temps_at_start and clock.now() >= t:
                     temps_at_start[name] = venue.truth.zone_temp_c("hall-a")
-        daemon.request_stop()
-        assert await asyncio.wait_for(task, 10) == 0
 
     lights = [(w.output, w.want.value, w.at) for w in writes if ".ch" in w.output]
     assert [(o, v) for o, v, _ in lights] == [(o, v) for o, v, _ in EXPECTED_LIGHTS]

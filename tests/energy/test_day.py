@@ -44,7 +44,7 @@ async def run_day(tmp_path: Path) -> tuple[list[BookingEnergy], list[EnergyInter
     clock = SimClock(DAY)
     db = Database.open(tmp_path / "edge.db")
     svc = EnergyService(
-        venue(METERS), EnergyConfig(), db, clock,
+        venue(METERS), EnergyConfig(nested_meters=False), db, clock,  # separate circuits
         bookings=lambda: BOOKINGS, window=fixed_window(PRE),
     )  # fmt: skip
     out: list[BookingEnergy | EnergyInterval] = []

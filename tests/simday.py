@@ -1,0 +1,88 @@
+"""The real daemon in this process on a stepped clock, against a simulated venue.
+
+Shared by the day-long tests: bookings are seeded into the daemon's database before it
+starts, and after each clock step the test waits until no write is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from edge.bookings.model import Booking
+from edge.bookings.store import BookingStore
+from edge.clock import SimClock
+from edge.config.load import load
+from edge.daemon import Daemon
+from edge.notify import Notifier
+from edge.profiles import profile_points
+from edge.storage import Database
+from sim.venue import SimVenue
+
+BookingRow = tuple[str, str, datetime, datetime, str]
+"""(booking id, zone, start, end, status)."""
+
+
+def site_header(site_id: str, state: Path, run: Path) -> str:
+    return f"""
+[site]
+id = "{site_id}"
+gateway = "gw-1"
+timezone = "Asia/Shanghai"
+
+[storage]
+dir = "{state}"
+runtime_dir = "{run}"
+"""
+
+
+async def seed(state: Path, rows: Iterable[BookingRow]) -> None:
+    db = Database.open(state / "edged.db")  # creates the directory
+    store = await BookingStore.open(db)
+    await store.replace_all(
+        1,
+        [
+            Booking(booking_id=i, zone=z, start=s, end=e, status=st, member="m", version=1)  # type: ignore[arg-type]
+            for i, z, s, e, st in rows
+        ],
+    )
+    db.close()
+
+
+async def quiet(daemon: Daemon) -> None:
+    """Let real I/O finish: no write in flight for a few consecutive loop checks."""
+    calm = 0
+    for _ in range(400):
+        await asyncio.sleep(0.002)
+        rec = daemon.runtime.reconciler if daemon.runtime else None
+        calm = calm + 1 if rec is not None and not rec.busy else 0
+        if calm >= 3:
+            return
+
+
+@asynccontextmanager
+async def daemon_on(
+    venue: SimVenue, clock: SimClock, rows: Iterable[BookingRow]
+) -> AsyncIterator[Daemon]:
+    """edged on the venue's runtime config with `rows` booked; stops cleanly (exit 0).
+    Hook what you observe, then `quiet()` before the first step."""
+    cfg = load(venue.runtime_config_path, profile_points)
+    await seed(Path(cfg.storage.dir), rows)
+    daemon = Daemon(venue.runtime_config_path, cfg, clock, Notifier(""))
+    task = asyncio.create_task(daemon.run())
+    for _ in range(500):
+        if daemon.runtime is not None and "automation" in daemon.supervisor.names:
+            break
+        await asyncio.sleep(0.01)
+    assert daemon.runtime is not None and daemon.runtime.automation is not None
+    try:
+        yield daemon
+    except BaseException:
+        daemon.request_stop()
+        await asyncio.wait_for(task, 10)
+        raise
+    daemon.request_stop()
+    assert await asyncio.wait_for(task, 10) == 0

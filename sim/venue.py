@@ -252,8 +252,30 @@ class SimVenue:
                 )
         for dev_id, why in self.world.unsimulated.items():
             self.notes.append(f"device {dev_id}: {why}")
+        pace = self.meter_pace()
+        if pace is not None:
+            poll, every = pace
+            self.notes.append(
+                f"energy meters: polled every {poll:g} s and re-reported every {every:g} s"
+                " (real time) in the runtime config: at this clock rate the configured"
+                " intervals would leave the energy accounting without readings for minutes"
+                " of simulated time"
+            )
 
     # The runtime copy of the config.
+    def meter_pace(self) -> tuple[float, float] | None:
+        """(poll_interval, report_every) real seconds for energy meters at an accelerated clock.
+
+        Buses run on real time (a frame takes real time on the wire), so at 60x a meter
+        polled every 10 s would be read every 10 simulated minutes and a quiet one heard
+        from every simulated hour. Meters are few: poll them about every 30 simulated
+        seconds, within what a 19200 baud line can carry.
+        """
+        rate = getattr(self.clock, "rate", None)
+        if not rate or rate <= 1:
+            return None
+        return max(0.5, 30.0 / rate), max(1.0, 120.0 / rate)
+
     def runtime_data(self) -> dict[str, Any]:
         """The config data with the running venue's ports, paths and state directory."""
         import copy
@@ -273,6 +295,11 @@ class SimVenue:
                     bus["port"] = server.port
             elif bid in self.readers:
                 bus["port"] = self.readers[bid].path
+        pace = self.meter_pace()
+        if pace is not None:
+            for dev in data.get("devices", []):
+                if dev.get("profile") == "energy_meter":
+                    dev["poll_interval"], dev["report_every"] = pace
         storage = data.setdefault("storage", {})
         storage["dir"] = str(self.workdir / "state")
         storage["runtime_dir"] = str(self.workdir / "run")

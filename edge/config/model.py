@@ -159,6 +159,9 @@ class Device(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: str = ""
     location: Location = field(default_factory=Location)
     poll_interval: Annotated[float, Meta(ge=0.05, le=3600)] = 1.0
+    report_every: Annotated[float, Meta(ge=0.05, le=86400)] = 60.0
+    """An unchanged value is reported again this often (seconds): how soon the energy
+    accounting and the cloud hear that a quiet meter is still quiet."""
     points: dict[str, dict[str, object]] = field(default_factory=dict)
     """Per-point overrides of the profile, e.g. `{ch1_on = { address = 17 }}`."""
 

@@ -49,6 +49,7 @@ def device_configs(cfg: VenueConfig, b: ModbusBusConfig) -> list[DeviceConfig]:
                 unit_id=d.unit_id,
                 profile=profile,
                 poll_interval_s=d.poll_interval,
+                heartbeat_s=d.report_every,
                 timeout_s=b.timeout,
                 retries=b.retries,
             )

@@ -223,3 +223,16 @@ def test_fuzzed_configs_fail_only_with_config_error(path: list[object], value: o
     for p in problems:
         assert p.message
         assert p.path or p.message.startswith(("expected", "file", "not", "unknown"))
+
+
+def test_device_report_every_reaches_the_bus() -> None:
+    """`report_every` (how often an unchanged value is reported again) is the bus's heartbeat_s."""
+    from edge.field.buses import device_configs, modbus_buses
+
+    cfg = parse(BASE.replace("unit_id = 1", "unit_id = 1\nreport_every = 5.0").encode(), "v", None)
+    assert device_configs(cfg, modbus_buses(cfg)[0])[0].heartbeat_s == 5.0
+    default = parse(BASE.encode(), "v", None)
+    assert device_configs(default, modbus_buses(default)[0])[0].heartbeat_s == 60.0
+    assert problems_of(BASE.replace("unit_id = 1", "unit_id = 1\nreport_every = 0")) == [
+        "devices[0].report_every: expected a number 0.05..86400, got 0"
+    ]

@@ -190,7 +190,8 @@ class Automation:
         """Learn each zone's warm-up rate from optimal starts that reach their target."""
         for p in ev.prestarts:
             key = (p.zone, p.due)
-            self._prestart_log[key] = min(self._prestart_log.get(key, p.since), p.since)
+            began = max(p.since, now)  # the plan may say earlier than edged was there to act
+            self._prestart_log[key] = min(self._prestart_log.get(key, began), began)
         horizon = now - timedelta(days=2)
         self._prestart_log = {k: v for k, v in self._prestart_log.items() if k[1] > horizon}
         active = {p.zone: p for p in ev.prestarts}

@@ -212,12 +212,17 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
         ev = rt.automation.last if rt.automation else None
         st = rt.points.get(ref)
         out: dict[str, Any] = {"output": ref, "read_back": None if st is None else st.value}
+        tz = ZoneInfo(d.config.site.timezone)  # a technician on site reads local time
+
+        def local(t: datetime | None) -> str | None:
+            return t.astimezone(tz).isoformat() if t else None
+
         if want is not None and want.level == "life_safety":
             out.update(
                 value=want.value,
                 level="life_safety",
                 cause=want.cause,
-                since=want.since.isoformat() if want.since else None,
+                since=local(want.since),
                 until=None,
             )
         elif ev is not None and ref in ev.outputs:
@@ -227,8 +232,8 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
                 level=e.level.value if e.level else None,
                 cause=f"{e.cause_kind}:{e.cause_id}" if e.cause_kind else None,
                 detail=e.detail,
-                since=e.since.isoformat() if e.since else None,
-                until=e.until.isoformat() if e.until else None,
+                since=local(e.since),
+                until=local(e.until),
                 text=e.text(),
                 levels=[
                     {

@@ -65,6 +65,7 @@ async def test_write_override_and_release(venue: Venue) -> None:
     why = await ctl_json(venue, "explain", "lights-a.ch5_on")
     assert isinstance(why, dict)
     assert why["level"] == "manual" and why["until"] is not None
+    assert why["until"].endswith("+08:00")  # the venue's local time, as on site
     await ctl_json(venue, "release", "lights-a.ch5_on")
     for _ in range(100):
         if venue.lights.get_coils(4, 1) == [False]:

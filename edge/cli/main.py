@@ -114,7 +114,12 @@ def _parser() -> argparse.ArgumentParser:
     en.add_argument("--booking")
     en.add_argument("--zone")
     en.add_argument("--day", help="local date, YYYY-MM-DD")
-    sub.add_parser("counters", help="run hours and switch cycles per output")
+    co = sub.add_parser(
+        "counters",
+        help="run hours and switch cycles per output; `counters reset OUTPUT` after service",
+    )
+    co.add_argument("action", nargs="?", choices=["reset"])
+    co.add_argument("output", nargs="?", help="output, e.g. lights-a3.ch1_on")
     sub.add_parser("outbox", help="messages waiting for the cloud, per stream")
     gt = sub.add_parser("gate", help="gate actions (journaled with your user name)")
     gt.add_argument("action", choices=["open"])
@@ -212,6 +217,10 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         return "alarms", {}
     if c == "energy":
         return c, {k: getattr(args, k) for k in ("booking", "zone", "day") if getattr(args, k)}
+    if c == "counters" and args.action == "reset":
+        if not args.output:
+            raise UsageError("which output? edgectl counters reset OUTPUT (see `edgectl counters`)")
+        return "counters_reset", {"output": args.output}
     if c in ("counters", "outbox"):
         return c, {}
     if c == "gate":

@@ -25,9 +25,9 @@ MAX_OVERRIDE_S = 7 * 86400
 MAX_ROWS = 5000
 
 
-def _suggest(name: str, known: list[str]) -> str:
+def _suggest(name: str, known: list[str], listing: str = "edgectl points") -> str:
     close = difflib.get_close_matches(name, known, n=3)
-    return f"did you mean {', '.join(close)}?" if close else "see `edgectl points`"
+    return f"did you mean {', '.join(close)}?" if close else f"see `{listing}`"
 
 
 def control_handlers(rt: Runtime) -> dict[str, Handler]:
@@ -425,6 +425,22 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
     async def counters(args: dict[str, Any], user: str) -> Any:
         return {} if rt.counters is None else rt.counters.snapshot()
 
+    async def counters_reset(args: dict[str, Any], user: str) -> Any:
+        """Maintenance done: the output's wear counts start from zero (journaled)."""
+        output = str(args.get("output"))
+        if rt.counters is None:
+            raise CommandError("the counters are not running", "see `edgectl status`")
+        known = sorted(rt.counters.snapshot())
+        if output not in known:
+            raise CommandError(
+                f"no counters for '{output}'", _suggest(output, known, "edgectl counters")
+            )
+        before = rt.counters.snapshot()[output]
+        rt.counters.reset(output)
+        rt.journal_action("action", output, user, action="counters_reset", before=before)
+        log.info("edgectl_action", action="counters_reset", user=user, output=output)
+        return {"output": output, "reset": True, "before": before}
+
     async def outbox(args: dict[str, Any], user: str) -> Any:
         up = rt.upstream.uplink if rt.upstream is not None else None
         if up is None:
@@ -445,6 +461,7 @@ def control_handlers(rt: Runtime) -> dict[str, Handler]:
         "alarms_ack": alarms_ack,
         "energy": energy,
         "counters": counters,
+        "counters_reset": counters_reset,
         "gate_open": gate_open,
         "access": access,
         "journal": journal,

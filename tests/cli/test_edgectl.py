@@ -136,6 +136,17 @@ async def test_lamp_failure_alarm_and_ack(venue: Venue) -> None:
     assert isinstance(trail, list) and any(e["actor"] == getpass.getuser() for e in trail)
     counters = await ctl_json(venue, "counters")
     assert isinstance(counters, dict) and "lights-a.ch5_on" in counters
+    code, _, err = await ctl(venue, "counters", "reset", "lights-a.ch55_on")
+    assert code == 1 and "no counters for 'lights-a.ch55_on'" in err and "did you mean" in err
+    code, _, err = await ctl(venue, "counters", "reset")
+    assert code == 2 and "which output?" in err
+    reset = await ctl_json(venue, "counters", "reset", "lights-a.ch5_on")
+    assert isinstance(reset, dict) and reset["reset"] is True
+    after = await ctl_json(venue, "counters")
+    assert isinstance(after, dict) and after["lights-a.ch5_on"]["cycles"] == 0
+    trail = await ctl_json(venue, "journal", "--device", "lights-a", "--kind", "action")
+    assert isinstance(trail, list)
+    assert any(e["body"].get("action") == "counters_reset" for e in trail)
 
 
 def test_daemon_not_running(tmp_path: Path) -> None:

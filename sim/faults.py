@@ -106,6 +106,12 @@ KINDS: dict[str, FaultKind] = {
             {"channel": Param(_number(1, 64, integer=True), None, "channel number"), "on": ON},
         ),
         FaultKind(
+            "stuck_on",
+            "a channel stays lit whatever is commanded (welded contactor)",
+            "device:lighting_8ch",
+            {"channel": Param(_number(1, 64, integer=True), None, "channel number"), "on": ON},
+        ),
+        FaultKind(
             "door_forced",
             "the door is opened without an unlock pulse",
             "device:gate_controller",

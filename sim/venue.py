@@ -414,6 +414,8 @@ class SimVenue:
         self.world.mutate(t, lambda d: _mutation(k, p, on)(d))
         if k == "lamp_failure":
             return f"{t}: lamp failure on channel {p['channel']} {state}"
+        if k == "stuck_on":
+            return f"{t}: channel {p['channel']} stuck on {state}"
         if k.startswith("fire_"):
             return f"{t}: {k.removeprefix('fire_')} {state}"
         if k == "meter_reset":
@@ -480,6 +482,8 @@ def _mutation(kind: str, p: dict[str, Any], on: bool) -> Callable[[SimDevice], o
     def change(dev: SimDevice) -> object:
         if kind == "lamp_failure" and isinstance(dev, LightingController):
             dev.set_lamp_failure(p["channel"], on)
+        elif kind == "stuck_on" and isinstance(dev, LightingController):
+            dev.set_stuck_on(p["channel"], on)
         elif kind == "door_forced" and isinstance(dev, GateController):
             dev.forced_fault = on
         elif kind == "door_held" and isinstance(dev, GateController):
@@ -502,6 +506,7 @@ def _mutation(kind: str, p: dict[str, Any], on: bool) -> Callable[[SimDevice], o
 def _heal_device(dev: Any) -> None:
     if isinstance(dev, LightingController):
         dev.failed.clear()
+        dev.stuck.clear()
     elif isinstance(dev, GateController):
         dev.forced_fault = dev.held_fault = False
     elif isinstance(dev, FirePanel):

@@ -22,7 +22,7 @@ _CHANNEL = re.compile(r"^ch(\d+)_on$")
 
 class LightingController(SimDevice):
     profile_name = "lighting_8ch"
-    faults = ("lamp_failure",)
+    faults = ("lamp_failure", "stuck_on")
 
     def __init__(
         self, device_id: str, profile: DeviceProfile, bank: RegisterBank, params: Lights
@@ -33,6 +33,8 @@ class LightingController(SimDevice):
             int(m.group(1)) for p in profile.points if (m := _CHANNEL.match(p.name))
         )
         self.failed: set[int] = set()
+        self.stuck: set[int] = set()
+        """Channels lit whatever is commanded (a welded contactor)."""
         for ch in self.channels:
             if self.has(f"ch{ch}_dim"):
                 self.write(f"ch{ch}_dim", 100)
@@ -54,7 +56,9 @@ class LightingController(SimDevice):
         return self._level[ch]
 
     def lit(self, ch: int) -> bool:
-        return self.commanded(ch) and self.level(ch) > 0 and ch not in self.failed
+        if ch in self.failed:
+            return False
+        return ch in self.stuck or (self.commanded(ch) and self.level(ch) > 0)
 
     def channel_w(self, ch: int) -> float:
         if not self.lit(ch):
@@ -82,18 +86,26 @@ class LightingController(SimDevice):
         self.refresh(now)
 
     def set_lamp_failure(self, channel: int, failed: bool) -> None:
+        self._channel(channel)
+        (self.failed.add if failed else self.failed.discard)(channel)
+
+    def set_stuck_on(self, channel: int, stuck: bool) -> None:
+        self._channel(channel)
+        (self.stuck.add if stuck else self.stuck.discard)(channel)
+
+    def _channel(self, channel: int) -> None:
         if channel not in self.channels:
             raise FaultError(
                 "channel",
                 f"{channel} is not a channel of {self.id}",
                 [str(c) for c in self.channels],
             )
-        (self.failed.add if failed else self.failed.discard)(channel)
 
     def truth(self) -> dict[str, object]:
         return {
             "commanded": {ch: self.commanded(ch) for ch in self.channels},
             "lit": {ch: self.lit(ch) for ch in self.channels},
             "failed": sorted(self.failed),
+            "stuck_on": sorted(self.stuck),
             "power_w": self.power_w(),
         }

@@ -183,6 +183,19 @@ async def test_lamp_failure_shows_commanded_on_feedback_off_no_current(world: Wo
     assert m.true_kwh == pytest.approx(0.4, abs=1e-9)
 
 
+async def test_stuck_on_channel_stays_lit_when_commanded_off(world: World) -> None:
+    """A welded contactor: coil off, lamp feedback on, current flowing, power metered."""
+    lt, m = lights(world), meter(world)
+    world.mutate("lights-1", lambda d: d.set_stuck_on(1, True))
+    assert lt.bank.get_coils(0, 1) == [False]
+    assert lt.bank.get_discrete(0, 1) == [True]
+    assert lt.bank.get_input(200, 1) == [174]
+    await advance(world, 3600)
+    assert m.true_kwh == pytest.approx(0.4, abs=1e-9)
+    world.mutate("lights-1", lambda d: d.set_stuck_on(1, False))
+    assert lt.bank.get_discrete(0, 1) == [False]
+
+
 async def test_dim_level_scales_power(world: World) -> None:
     """A channel at 50 % draws half its power (never below the minimum share)."""
     lt = lights(world)

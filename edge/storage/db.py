@@ -165,7 +165,13 @@ class Database:
         return await loop.run_in_executor(self._executor, fn, self._conn)
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` inside BEGIN IMMEDIATE ... COMMIT (rolled back on error)."""
+        """Run `fn(conn)` inside BEGIN IMMEDIATE ... COMMIT (rolled back on error).
+
+        Once asked for, the transaction runs to its end even if the caller is cancelled
+        meanwhile (a stop): cancelling the await alone would drop a job still queued on
+        the database thread, and what it writes was already accepted. The cancellation
+        is raised after it.
+        """
 
         def wrapped(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN IMMEDIATE")
@@ -177,7 +183,10 @@ class Database:
             conn.execute("COMMIT")
             return result
 
-        return await self.run(wrapped)
+        result, stopped = await finish(asyncio.ensure_future(self.run(wrapped)))
+        if stopped:
+            raise asyncio.CancelledError
+        return result
 
     async def migrate(self, schema: Schema) -> int:
         return await self.run(lambda conn: migrate(conn, schema))
@@ -197,3 +206,17 @@ class Database:
 
         self._executor.submit(_close, self._conn).result()
         self._executor.shutdown(wait=True)
+
+
+async def finish(work: asyncio.Future[T]) -> tuple[T, bool]:
+    """`work`'s result, waiting for it through cancellations: (result, were we cancelled)."""
+    stopped = False
+    while True:
+        try:
+            return await asyncio.shield(work), stopped
+        except asyncio.CancelledError:
+            if work.cancelled():
+                raise
+            if work.done():
+                return work.result(), True
+            stopped = True

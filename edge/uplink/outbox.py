@@ -30,6 +30,7 @@ import structlog
 
 from edge.clock import Clock
 from edge.storage import Database, Schema
+from edge.storage.db import finish
 from edge.uplink.config import OutboxConfig
 from edge.uplink.contract import (
     QUEUED_STREAMS,
@@ -381,12 +382,15 @@ class Outbox:
             self._last_sweep = self._clock.monotonic()
         limits = (self._cfg.max_messages, self._cfg.max_bytes, now - self._cfg.max_age_s)
         projected = (self._count + len(batch), self._bytes + sum(len(p.payload) for p in batch))
+        work = asyncio.ensure_future(
+            self._db.transaction(lambda conn: _write(conn, batch, acks, limits, projected, sweep))
+        )
         try:
-            result = await self._db.transaction(
-                lambda conn: _write(conn, batch, acks, limits, projected, sweep)
-            )
+            # Accepted messages are written even if we are stopped meanwhile: a cancelled
+            # await would drop a transaction still queued on the database thread.
+            result, stopped = await finish(work)
         except BaseException as exc:
-            log.error("outbox_commit_failed", error=str(exc), lost=len(batch))
+            log.error("outbox_commit_failed", error=repr(exc), lost=len(batch))
             if done is not None and not done.done():
                 done.set_exception(exc if isinstance(exc, Exception) else OutboxClosed(str(exc)))
                 done.exception()  # mark retrieved: put_nowait callers never await it
@@ -410,6 +414,8 @@ class Outbox:
         if result.evicted:
             self._note_overflow(result)
         self._maybe_report_overflow()
+        if stopped:
+            raise asyncio.CancelledError
 
     def _note_overflow(self, result: _WriteResult) -> None:
         self._buf.clear()  # prefetched rows may be among the evicted: refetch from the table

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -82,4 +84,35 @@ async def test_counter_survives_reopen(tmp_path: Path) -> None:
     db.close()
     db = Database.open(tmp_path / "e.db", [kv.SCHEMA])
     assert await db.transaction(lambda c: kv.bump(c, "session")) == 4
+    db.close()
+
+
+async def test_a_transaction_asked_for_completes_even_if_its_caller_is_stopped(
+    tmp_path: Path,
+) -> None:
+    """Queued behind another component's long job, a transaction whose caller is cancelled
+    (twice, as a stop with a deadline does) still commits; the caller sees the cancellation
+    only after it. A bare cancelled await would have dropped the queued job."""
+    db = Database.open(tmp_path / "t.db")
+    await db.run(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+    busy, release = threading.Event(), threading.Event()
+
+    def long_job(conn: sqlite3.Connection) -> None:
+        busy.set()
+        release.wait(10)
+
+    other = asyncio.ensure_future(db.run(long_job))
+    await asyncio.to_thread(busy.wait, 10)
+    caller = asyncio.ensure_future(db.transaction(lambda c: c.execute("INSERT INTO t VALUES (1)")))
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    await asyncio.sleep(0)
+    caller.cancel()
+    await asyncio.sleep(0.05)
+    assert not caller.done()  # still waiting for its transaction
+    release.set()
+    await other
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert await db.run(lambda c: c.execute("SELECT x FROM t").fetchall()) == [(1,)]
     db.close()

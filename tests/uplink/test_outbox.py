@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -183,3 +185,44 @@ async def test_wire_payload_decodes_as_contract_type(tmp_path: Path) -> None:
     assert (live.session, live.historical, live.seq) == (7, False, 1)
     assert (replayed.session, replayed.historical) == (8, True)
     assert live.points[0].value == 42 and live.ts == T0
+
+
+async def test_a_commit_in_flight_when_the_uplink_is_cancelled_still_lands(tmp_path: Path) -> None:
+    """The uplink is cancelled twice (a stop, then its deadline) while its group commit
+    waits behind another component's long database job: the batch already taken is still
+    written, and the outbox's own count says so, rather than being dropped unstarted."""
+    db = Database.open(tmp_path / "a.db")
+    clock = SimClock(T0)
+    busy, release = threading.Event(), threading.Event()
+    ready = asyncio.Event()
+
+    def long_job(conn: sqlite3.Connection) -> None:
+        busy.set()
+        release.wait(10)
+
+    async def uplink() -> None:
+        async with Outbox(db, clock) as box:
+            await box.put(EventBody(kind="first"))
+            other = asyncio.ensure_future(db.run(long_job))  # e.g. a big energy flush
+            await asyncio.to_thread(busy.wait, 10)
+            box.put_nowait(EventBody(kind="second"))  # its commit queues behind the job
+            ready.set()
+            try:
+                await asyncio.sleep(3600)
+            finally:
+                release.set()
+                await other
+
+    task = asyncio.create_task(uplink())
+    await ready.wait()
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.sleep(0)
+    task.cancel()  # the deadline: cancels the flush on the way out as well
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    db.close()
+    conn = sqlite3.connect(tmp_path / "a.db")
+    kinds = [r[0] for r in conn.execute("SELECT stream FROM outbox ORDER BY seq")]
+    conn.close()
+    assert kinds == ["event", "event"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from drivers.modbus.codec import Value
 from edge.alarms import AlarmService, journal_entry, kernel_clock_synced, zone_wanted_from
 from edge.automation.emergency import EmergencyComponent
 from edge.automation.engine import Automation
@@ -37,6 +38,7 @@ from edge.field.buses import (
 from edge.field.points import PointTable
 from edge.gates import GateComponent, GateHooks
 from edge.journal import Entry, Journal
+from edge.profiles import enum_labels
 from edge.storage import Database
 from edge.supervisor import Component
 from edge.upstream import UpstreamComponent
@@ -66,6 +68,7 @@ class Runtime:
     zone_of: dict[str, str] = field(default_factory=dict)
     alarm_listeners: list[Callable[[Any], None]] = field(default_factory=list)
     energy_listeners: list[Callable[[Any], None]] = field(default_factory=list)
+    _labels: tuple[VenueConfig, dict[str, dict[str, str]]] | None = None
     outbox_fill: Callable[[], tuple[int, int]] = lambda: (0, 1)
     """(depth, bound) of the uplink outbox, for the outbox-filling alarm."""
     """device or output -> zone, for journal queries by zone."""
@@ -74,11 +77,24 @@ class Runtime:
     async def create(cls, daemon: Daemon, db: Database) -> Runtime:
         journal = Journal(db, daemon.clock)
         rt = cls(daemon=daemon, db=db, bookings=await BookingStore.open(db), journal=journal)
-        rt.reconciler = Reconciler(daemon.clock, rt.points, rt.registry.write, rt.on_write)
+        rt.reconciler = Reconciler(
+            daemon.clock, rt.points, rt.registry.write, rt.on_write, normalise=rt.enum_label
+        )
         rt.alarm_listeners.append(lambda ev: rt.upstream.on_alarm(ev) if rt.upstream else None)
         rt.energy_listeners.append(lambda r: rt.upstream.on_energy(r) if rt.upstream else None)
         journal.subscribe(lambda e: rt.upstream.on_journal(e) if rt.upstream else None)
         return rt
+
+    def enum_label(self, output: str, value: Value) -> Value:
+        """A raw enum number wanted by a rule, as the device reads it back (its label)."""
+        config = self.daemon.config
+        if self._labels is None or self._labels[0] is not config:
+            devices = ((d.id, d.profile, d.points) for d in config.devices)
+            self._labels = (config, enum_labels(devices))
+        labels = self._labels[1].get(output)
+        if labels is None or isinstance(value, bool) or not isinstance(value, int):
+            return value
+        return labels.get(str(value), value)
 
     def on_write(self, w: WriteRecord) -> None:
         self.journal_write(w)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from drivers.modbus.errors import ProfileError
 from drivers.modbus.profiles import list_profiles, load_profile, resolve
@@ -36,3 +36,20 @@ def override_problem(name: str, overrides: Mapping[str, Mapping[str, object]]) -
     except ProfileError as exc:
         return str(exc)
     return None
+
+
+def enum_labels(devices: Iterable[tuple[str, str, Mapping[str, Mapping[str, object]]]]) -> dict[
+    str, dict[str, str]
+]:  # fmt: skip
+    """`device.point` -> {raw number as text: label} for every enum point of Modbus devices
+    given as (id, profile, point overrides): a rule may want `fan_speed = 3`, the device
+    reads back "high"."""
+    out: dict[str, dict[str, str]] = {}
+    for dev, name, overrides in devices:
+        if name in GPIO_PROFILES or _modbus_points(name) is None:
+            continue
+        profile = resolve(load_profile(name), overrides) if overrides else load_profile(name)
+        for p in profile.points:
+            if p.enum:
+                out[f"{dev}.{p.name}"] = dict(p.enum)
+    return out

@@ -81,12 +81,19 @@ class ReconcilerStats:
 
 
 def same(a: Value | None, b: Value | None) -> bool:
-    """Equal as outputs: floats within a hundredth (registers carry 0.1 or 0.01 steps)."""
+    """Equal as outputs: floats within a hundredth (registers carry 0.1 or 0.01 steps);
+    an enum's label compares as text (normalise a raw enum number to its label first)."""
     if a is None or b is None:
         return a is b
     if isinstance(a, bool) or isinstance(b, bool):
         return bool(a) == bool(b)
+    if isinstance(a, str) or isinstance(b, str):
+        return str(a) == str(b)
     return math.isclose(float(a), float(b), abs_tol=0.01)
+
+
+Normalise = Callable[[str, Value], Value]
+"""(output, wanted value) -> the value as the read-back shows it (an enum's label)."""
 
 
 class Reconciler:
@@ -99,11 +106,13 @@ class Reconciler:
         write: Writer,
         on_write: Callable[[WriteRecord], None] | None = None,
         max_parallel: int = 64,
+        normalise: Normalise | None = None,
     ) -> None:
         self._clock = clock
         self._points = points
         self._write = write
         self._on_write = on_write
+        self._normalise = normalise or (lambda output, value: value)
         self._wanted: dict[str, Want] = {}
         self._life_safety: dict[str, Want] = {}
         self._tracks: dict[str, _Track] = {}
@@ -209,7 +218,7 @@ class Reconciler:
             state = self._points.get(output)
             if state is None or state.quality not in READABLE:
                 continue  # no read-back yet, or the device is down: compare when it is back
-            if same(state.value, want.value):
+            if same(state.value, self._normalise(output, want.value)):
                 track.attempts = 0
                 continue
             if track.retry_at > now:
@@ -239,7 +248,9 @@ class Reconciler:
         self.stats.per_output[output] = self.stats.per_output.get(output, 0) + 1
         # A point that cannot be read back (verify=false, e.g. a pulse relay) reports what
         # was sent; that counts as done, not as a failure to retry.
-        ok = result is not None and (result.verified or same(result.value, want.value))
+        ok = result is not None and (
+            result.verified or same(result.value, self._normalise(output, want.value))
+        )
         if ok:
             track.attempts = 0
             track.retry_at = 0.0

@@ -117,3 +117,36 @@ async def test_life_safety_wins_and_releases(rig: Rig) -> None:
     await until(lambda: rig.bank.get_coils(4, 1) == [True])
     rig.rec.set_life_safety({})
     await until(lambda: rig.bank.get_coils(4, 1) == [False])
+
+
+async def test_an_enum_wanted_by_number_is_written_once() -> None:
+    """A rule wants `fan_speed = 3`; the fan-coil reads back "high". That is the same value:
+    one write, then nothing (no rewrite storm), and a label want compares as text."""
+    from edge.profiles import enum_labels
+
+    bank = RegisterBank()
+    labels = enum_labels([("fcu", "hvac_fancoil", {})])
+    assert labels["fcu.fan_speed"]["3"] == "high"
+
+    def normalise(output: str, value: object) -> object:
+        table = labels.get(output, {})
+        return table.get(str(value), value) if isinstance(value, int) else value
+
+    async with serve_tcp([SimUnit(1, bank)]) as server:
+        dev = DeviceConfig("fcu", 1, load_profile("hvac_fancoil"), poll_interval_s=0.1)
+        points = PointTable()
+        clock = SystemClock()
+        async with Bus(
+            TcpLink("127.0.0.1", server.port), [dev], clock=clock, on_event=points.publish
+        ) as bus:
+            rec = Reconciler(clock, points, bus.write, normalise=normalise)  # type: ignore[arg-type]
+            task = asyncio.create_task(rec.run(lambda: None))
+            await until(lambda: points.get("fcu.fan_speed") is not None)
+            rec.set_wanted({"fcu.fan_speed": Want(3, "event", "co2-high")})
+            await until(lambda: bank.get_holding(2, 1) == [3])
+            await asyncio.sleep(0.5)  # several polls read back "high"
+            assert rec.stats.per_output == {"fcu.fan_speed": 1}
+            rec.set_wanted({"fcu.fan_speed": Want("high", "manual", "tech")})
+            await asyncio.sleep(0.3)
+            assert rec.stats.per_output == {"fcu.fan_speed": 1}
+            task.cancel()

@@ -302,7 +302,7 @@ def plan(config: VenueConfig, rt: Runtime) -> dict[str, Spec]:
                 site, lambda: rt.automation.last if rt.automation else None
             ),
             counters=counters.snapshot if counters is not None else None,
-            outbox_fill=rt.outbox_fill,
+            outbox_fill=lambda: rt.outbox_fill(),  # the uplink, started later, sets it
             clock_synced=kernel_clock_synced,
         )
         rt.alarms.subscribe(lambda ev: rt.journal.record(journal_entry(ev)))

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from edge.clock import SimClock
 from edge.daemon import Daemon
+from sim.broker import MosquittoBroker
 from sim.venue import SimVenue
 from tests.simday import daemon_on, quiet, site_header
 
@@ -202,3 +203,37 @@ async def test_every_field_detector_through_simulated_faults(tmp_path: Path) -> 
         await day.until_state("lights_left_on:court-1", "cleared", at(17, 35))
 
     print("alarm transitions:", day.seen)
+
+
+async def test_outbox_high_when_the_simulated_broker_stops(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """`broker_stop`: state piles up in the outbox past 80 % of its bound (100 here) and
+    outbox_high is raised; `broker_start`: the backlog drains and it clears."""
+    state, run = tmp_path / "state", tmp_path / "run"
+    state.mkdir()
+    src = tmp_path / "venue.toml"
+    src.write_text(
+        venue_toml(state, run)
+        + "\n[uplink]\noutbox_max_messages = 100\n"
+        + "\n[alarms.classes.outbox_high]\ndelay_off_s = 5\n"
+    )
+    clock = SimClock(at(12, 30))
+    async with (
+        SimVenue.from_config(
+            src, clock, workdir=tmp_path / "sim", broker=mosquitto,
+            uplink=(mosquitto.host, mosquitto.port),
+        ) as venue,
+        daemon_on(venue, clock, BOOKINGS) as daemon,
+    ):  # fmt: skip
+        day = Day(venue, clock, daemon)
+        assert daemon.runtime is not None
+        rt = daemon.runtime
+        await day.until("uplink connected", lambda: rt.outbox_fill()[1] == 100, at(12, 35))
+        await venue.fault("broker_stop")
+        await day.until_state("outbox_high:uplink", "active", at(14, 30))
+        depth, bound = rt.outbox_fill()
+        assert depth >= 0.8 * bound
+        await venue.fault("broker_start")
+        await day.until_state("outbox_high:uplink", "cleared", at(15, 0))
+    print("outbox transitions:", [s for s in day.seen if s[0].startswith("outbox")])

@@ -39,6 +39,8 @@ from sim.venue import SimVenue
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATE = "2026-07-15"
 STOP_WAIT_S = 6.0
+BOOKING_FALLBACK_S = 10.0
+"""Real seconds after edged's start to publish the booking if its socket never answers."""
 """edged's own stop budget is 5 s; past this it is killed (as systemd would)."""
 
 
@@ -113,6 +115,8 @@ class Demo:
         self.out = out
         self.seen = Seen()
         self.edged_proc: asyncio.subprocess.Process | None = None
+        self.edged_up_at: float | None = None
+        """Loop time at which edged's control socket first answered."""
 
     # ------------------------------------------------------------------ set-up
     async def run(self) -> int:
@@ -184,7 +188,6 @@ class Demo:
             broker.host, broker.port, cfg.site.id, cfg.site.gateway, validate=False
         ) as cloud:
             self.cloud = cloud
-            await self._publish_booking()
             if self.opts.edged:
                 await self._start_edged()
             else:
@@ -300,6 +303,11 @@ class Demo:
         next_temp_report = self.clock.now()
         announced_start = announced_end = False
         probe = asyncio.create_task(self._probe_edged(), name="probe-edged")
+        # The booking arrives once edged is up and has read its meters (they are polled
+        # every 0.5 s of real time here), as at a venue where edged runs all the time; or
+        # after BOOKING_FALLBACK_S regardless.
+        publish_by = loop.time() + (BOOKING_FALLBACK_S if self.edged_proc is not None else 0.0)
+        published = False
         target = self._target(hall)
         relevant = {d for d, _ in court_lights} | {u.id for u in hall_units}
         if gate_dev is not None:
@@ -308,6 +316,12 @@ class Demo:
             now = self.clock.now()
             if now >= self.until or (real_end is not None and loop.time() >= real_end):
                 break
+            if not published and (
+                loop.time() >= publish_by
+                or (self.edged_up_at is not None and loop.time() >= self.edged_up_at + 0.6)
+            ):
+                published = True
+                await self._publish_booking()
             w.advance()
             self.seen.meter_samples.append(
                 (now, {d.id: d.true_kwh for d in w.devices.values() if isinstance(d, EnergyMeter)})
@@ -429,6 +443,7 @@ class Demo:
                 if abs(skew) >= 1.0:
                     self.clock.jump(-skew)
                     self.tl.say("venue clock aligned with edged's")
+                self.edged_up_at = asyncio.get_running_loop().time()
                 return
             await asyncio.sleep(0.2)
 

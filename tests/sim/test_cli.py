@@ -149,7 +149,7 @@ def test_demo_smoke_run_prints_an_honest_timeline(tmp_path: Path) -> None:
         "--start",
         "2026-07-15T18:40:00+08:00",
         "--duration",
-        "5",
+        "10",
         "--workdir",
         str(tmp_path / "w"),
         timeout=90,

@@ -6,6 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge.clock import SimClock
 from edge.config.errors import ConfigError
@@ -135,3 +137,32 @@ async def test_a_booking_counts_its_court_once(tmp_path: Path) -> None:
     assert out[0].meters["m-c1"] == pytest.approx(1.6, abs=0.01)
     assert out[0].meters["m-hall"] == pytest.approx(10.0, abs=0.01)
     assert out[0].kwh == pytest.approx(11.6, abs=0.01)
+
+
+NAMES = st.sampled_from(["a", "b", "c", "d", "e", ""])
+
+
+@given(
+    meter_zone=st.dictionaries(st.sampled_from(["m1", "m2", "m3", "m4"]), st.none() | NAMES),
+    parents=st.dictionaries(NAMES, st.none() | NAMES),
+    explicit=st.dictionaries(st.sampled_from(["m1", "m2", "m3", "m4", "x"]), NAMES | st.just("m1")),
+    infer=st.booleans(),
+)
+def test_any_zones_and_mappings_give_a_forest_or_named_problems(
+    meter_zone: dict[str, str | None],
+    parents: dict[str, str | None],
+    explicit: dict[str, str],
+    infer: bool,
+) -> None:
+    """Never raises; without problems the result is a forest of real meters (no loops);
+    every problem names a config path under energy.upstream."""
+    up, problems = upstream_meters(meter_zone, parents, explicit, infer)
+    assert all(path.startswith("energy.upstream.") and msg for path, msg in problems)
+    assert all(m in meter_zone and u in meter_zone and m != u for m, u in up.items())
+    if not problems:
+        for m in up:
+            seen, cur = {m}, up.get(m)
+            while cur is not None:
+                assert cur not in seen
+                seen.add(cur)
+                cur = up.get(cur)

@@ -142,3 +142,13 @@ def _instant(kid: str, text: str | None) -> datetime | None:
     if value.tzinfo is None:
         raise KeyConfigError(kid, "not_after needs a timezone, e.g. 2027-01-01T00:00:00Z")
     return value
+
+
+def key_problem(entry: KeyEntry) -> str | None:
+    """Why a config key entry is unusable (bad base64, wrong length, bad `not_after`), or None."""
+    try:
+        load_public_key(entry.kid, entry.public_key)
+        _instant(entry.kid, entry.not_after)
+    except KeyConfigError as exc:
+        return str(exc)
+    return None

@@ -120,7 +120,15 @@ def check(cfg: VenueConfig, profile_points: ProfilePoints | None = None) -> list
     from edge.alarms.validate import alarm_config_problems  # the alarms package needs the model
 
     out += [Problem(path, message) for path, message in alarm_config_problems(cfg, cfg.alarms)]
+    from edge.access.keys import key_problem
     from edge.energy.nesting import upstream_meters
+
+    keyed = (("access.keys", cfg.access.keys), ("uplink.command_keys", cfg.uplink.command_keys))
+    for where, entries in keyed:
+        for i, entry in enumerate(entries):
+            problem = key_problem(entry)
+            if problem is not None:
+                out.append(Problem(f"{where}[{i}]", problem))
 
     meter_zone = {d.id: d.zone for d in cfg.devices if d.profile == "energy_meter"}
     parents = {z.id: z.parent for z in cfg.zones}

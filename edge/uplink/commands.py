@@ -135,7 +135,7 @@ class CommandProcessor:
         except msgspec.ValidationError as exc:
             return refuse("invalid", str(exc), cmd_id)
         try:
-            self._verifier.check(topic, obj)
+            self._verifier.check(topic, obj, self._clock.now())
         except CommandRefused as exc:
             return refuse(exc.code, exc.message, cmd.cmd_id)
         return await self._once(name, cmd)

@@ -44,6 +44,8 @@ class SigningConfig(Struct, frozen=True, forbid_unknown_fields=True):
     """When true, an unsigned command or one signed by an unknown key is refused."""
     keys: dict[str, str] = {}
     """Trusted public keys by key id (`kid`)."""
+    not_after: dict[str, str] = {}
+    """Key id -> ISO 8601 instant from which its signatures are refused (key rotation)."""
 
 
 class UplinkConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -98,14 +100,17 @@ def from_venue_uplink(section: object) -> UplinkConfig:
 
     Duck-typed so this module does not import edge.config: fields `host, port, protocol,
     keepalive, username, password_file, ca_file, cert_file, key_file, outbox_max_messages,
-    outbox_max_age_h, command_keys[kid, public_key]`. Command keys present => signing required.
+    outbox_max_age_h, command_keys[kid, public_key, not_after]`. Command keys present =>
+    signing required.
     """
 
     def get(name: str, default: object = None) -> object:
         return getattr(section, name, default)
 
     ca, cert, key = get("ca_file"), get("cert_file"), get("key_file")
-    keys = {str(k.kid): str(k.public_key) for k in get("command_keys", []) or []}  # type: ignore[attr-defined]
+    entries = list(get("command_keys", []) or [])  # type: ignore[call-overload]
+    keys = {str(k.kid): str(k.public_key) for k in entries}
+    not_after = {str(k.kid): str(k.not_after) for k in entries if k.not_after is not None}
     return msgspec.convert(
         {
             "host": get("host", "127.0.0.1"),
@@ -119,7 +124,7 @@ def from_venue_uplink(section: object) -> UplinkConfig:
                 "max_messages": get("outbox_max_messages", 500_000),
                 "max_age_s": float(get("outbox_max_age_h", 24 * 7)) * 3600,  # type: ignore[arg-type]
             },
-            "signing": {"required": bool(keys), "keys": keys},
+            "signing": {"required": bool(keys), "keys": keys, "not_after": not_after},
         },
         type=UplinkConfig,
     )

@@ -114,7 +114,9 @@ class Uplink:
             clock,
             self._respond,
             {"rebirth": self._rebirth_handler, **(handlers or {})},
-            verifier=Verifier(config.signing.keys, config.signing.required),
+            verifier=Verifier(
+                config.signing.keys, config.signing.required, config.signing.not_after
+            ),
             guardrail=guardrail,
             max_payload=config.max_payload,
         )

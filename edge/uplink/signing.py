@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge.access.errors import KeyConfigError
+from edge.access.keys import KeyRing, KeyVerdict
 from edge.uplink.errors import CommandRefused
 
 DOMAIN = b"edge-cmd-v1\n"
@@ -47,22 +50,32 @@ def public_key_b64(key: Ed25519PrivateKey) -> str:
 
 
 class Verifier:
-    """Checks signatures with the configured keys; decides once at construction."""
+    """Checks signatures with the configured keys (the access key ring: a key past its
+    `not_after` is refused, so command keys rotate like pass keys)."""
 
-    def __init__(self, keys: dict[str, str], required: bool) -> None:
+    def __init__(
+        self, keys: dict[str, str], required: bool, not_after: Mapping[str, str] | None = None
+    ) -> None:
         self.required = required
-        self._keys: dict[str, Ed25519PublicKey] = {}
-        for kid, b64 in keys.items():
-            try:
-                raw = base64.b64decode(b64, validate=True)
-                self._keys[kid] = Ed25519PublicKey.from_public_bytes(raw)
-            except (binascii.Error, ValueError) as exc:
-                raise ValueError(
-                    f"uplink.signing.keys.{kid}: not a base64 raw 32-byte Ed25519 public key "
-                    f"({exc}); export it with public_key_b64()"
-                ) from exc
+        expiry = not_after or {}
+        unknown = sorted(set(expiry) - set(keys))
+        if unknown:
+            raise ValueError(
+                f"uplink.signing.not_after names keys that are not configured: {unknown}"
+            )
+        try:
+            self._ring = KeyRing.from_mapping(
+                {
+                    kid: {"public_key": b64, "not_after": expiry.get(kid)}
+                    for kid, b64 in keys.items()
+                }
+            )
+        except KeyConfigError as exc:
+            raise ValueError(
+                f"uplink.signing.keys: {exc}; export keys with public_key_b64()"
+            ) from exc
 
-    def check(self, topic: str, obj: dict[str, Any]) -> None:
+    def check(self, topic: str, obj: dict[str, Any], now: datetime | None = None) -> None:
         """Raise CommandRefused unless the command carries a valid signature (when required)."""
         sig = obj.get("sig")
         if sig is None:
@@ -74,13 +87,18 @@ class Verifier:
         if not isinstance(sig, dict):
             raise CommandRefused("bad_signature", "sig must be an object {kid, alg, value}")
         kid, value = sig.get("kid"), sig.get("value")
-        key = self._keys.get(kid) if isinstance(kid, str) else None
-        if key is None:
+        if not isinstance(kid, str) or self._ring.get(kid) is None:
             raise CommandRefused("unknown_key", f"no trusted key with kid {kid!r}")
         try:
             raw = base64.b64decode(value if isinstance(value, str) else "", validate=True)
-            key.verify(raw, signed_bytes(topic, obj))
-        except (InvalidSignature, binascii.Error, ValueError) as exc:
+        except (binascii.Error, ValueError):
+            raw = b""
+        verdict = self._ring.verify(kid, signed_bytes(topic, obj), raw, now or datetime.now(UTC))
+        if verdict is KeyVerdict.EXPIRED_KEY:
+            raise CommandRefused(
+                "key_expired", f"key {kid!r} is past its not_after; sign with a current key"
+            )
+        if verdict is not KeyVerdict.OK:
             raise CommandRefused(
                 "bad_signature", "signature does not verify over the canonical bytes"
-            ) from exc
+            )

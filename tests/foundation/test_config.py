@@ -236,3 +236,35 @@ def test_device_report_every_reaches_the_bus() -> None:
     assert problems_of(BASE.replace("unit_id = 1", "unit_id = 1\nreport_every = 0")) == [
         "devices[0].report_every: expected a number 0.05..86400, got 0"
     ]
+
+
+def test_unusable_keys_are_refused_at_load_with_their_path() -> None:
+    """A pass or command key that cannot be used is a config problem, not a component that
+    fails after start; an expiry without a timezone too."""
+    problems = problems_of(
+        BASE
+        + '\n[[access.keys]]\nkid = "issuer-1"\npublic_key = "not base64!"\n'
+        + '\n[[uplink.command_keys]]\nkid = "cloud-1"\n'
+        + 'public_key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="\n'
+        + 'not_after = "2027-01-01T00:00:00"\n'
+    )
+    assert len(problems) == 2
+    assert problems[0].startswith("access.keys[0]: ") and "not base64" in problems[0]
+    assert problems[1].startswith("uplink.command_keys[0]: ") and "timezone" in problems[1]
+
+
+def test_command_key_expiry_reaches_the_uplink() -> None:
+    from edge.uplink.config import from_venue_uplink
+
+    cfg = parse(
+        (
+            BASE
+            + '\n[[uplink.command_keys]]\nkid = "cloud-1"\n'
+            + 'public_key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="\n'
+            + 'not_after = "2027-01-01T00:00:00Z"\n'
+        ).encode(),
+        "v",
+        None,
+    )
+    signing = from_venue_uplink(cfg.uplink).signing
+    assert signing.required and signing.not_after == {"cloud-1": "2027-01-01T00:00:00Z"}

@@ -196,6 +196,33 @@ async def test_signatures_required(tmp_path: Path) -> None:
     assert [c.cmd_id for c in h.executed] == ["b"]
 
 
+async def test_a_rotated_out_command_key_is_refused_after_its_not_after(tmp_path: Path) -> None:
+    """Key rotation: signatures by a key past its `not_after` (on the gateway's clock) are
+    refused with key_expired; before that instant they are accepted."""
+    db = Database.open(tmp_path / "c.db")
+    clock = SimClock(T0)
+    h = Harness(db, clock, required=True)
+    h.proc._verifier = Verifier(
+        {"k1": public_key_b64(KEY)}, True, {"k1": (T0 + timedelta(hours=1)).isoformat()}
+    )
+    await h.proc.start()
+    before = await h.send("open_gate", h.body("open_gate", signed=True, cmd_id="a", gate="g1"))
+    clock.jump(2 * 3600)
+    after = await h.send("open_gate", h.body("open_gate", signed=True, cmd_id="b", gate="g1"))
+    db.close()
+    assert (before.code, after.code) == ("ok", "key_expired")
+    assert [c.cmd_id for c in h.executed] == ["a"]
+
+
+def test_command_key_config_errors_name_the_key() -> None:
+    with pytest.raises(ValueError, match="not base64"):
+        Verifier({"k1": "not a key!"}, True)
+    with pytest.raises(ValueError, match="needs a timezone"):
+        Verifier({"k1": public_key_b64(KEY)}, True, {"k1": "2027-01-01T00:00:00"})
+    with pytest.raises(ValueError, match="not configured"):
+        Verifier({"k1": public_key_b64(KEY)}, True, {"k2": "2027-01-01T00:00:00Z"})
+
+
 async def test_forged_duplicate_does_not_get_stored_answer_first(tmp_path: Path) -> None:
     """A bad signature is checked before the duplicate lookup: no stored answer leaks."""
     db = Database.open(tmp_path / "c.db")

@@ -39,6 +39,22 @@ runtime_dir = "{run}"
 """
 
 
+def devices_toml(devices: Iterable[tuple[str, str, str]], bus: str, poll_interval: float) -> str:
+    """`[[devices]]` blocks for (id, profile, zone) on one Modbus bus, unit ids from 1."""
+    return "".join(
+        f"""
+[[devices]]
+id = "{d}"
+profile = "{p}"
+bus = "{bus}"
+unit_id = {i}
+zone = "{z}"
+poll_interval = {poll_interval}
+"""
+        for i, (d, p, z) in enumerate(devices, start=1)
+    )
+
+
 async def seed(state: Path, rows: Iterable[BookingRow]) -> None:
     db = Database.open(state / "edged.db")  # creates the directory
     store = await BookingStore.open(db)

@@ -53,8 +53,6 @@ class _Meter:
     decoder: CounterDecoder
     curve: EnergyCurve
     assist: PowerAssist
-    floored: bool
-    """An integer register: it shows the energy rounded down to its resolution."""
     cum: float = 0.0
     next_interval: datetime | None = None
     flushed_tail: float | None = None
@@ -116,7 +114,7 @@ class EnergyService:
             self._meters[d.id] = _Meter(
                 d.id, d.zone,
                 CounterDecoder(wrap, max_kw=cfg.max_kw, quantum_kwh=quantum),
-                curve, PowerAssist(curve, max_w=cfg.max_kw * 1000), floored=wrap is not None,
+                curve, PowerAssist(curve, max_w=cfg.max_kw * 1000),
             )  # fmt: skip
         self._zone_meters: dict[str, list[str]] = {}
         for m in self._meters.values():
@@ -187,10 +185,11 @@ class EnergyService:
         if step.kind in (StepKind.RESET, StepKind.REBASED):
             log.warning("meter_counter_discontinuity", meter=meter, reason=step.reason)
         m.cum += step.delta_kwh
-        # An integer register floors; a float one is exact to its precision either way.
+        # An integer register (one that wraps) floors; a float one is exact to its precision
+        # either way.
         q = m.decoder.quantum_kwh
         u = max(q, (kwh or 0.0) * FLOAT32_EPS)
-        band = (0.0, q) if m.floored else (-u, u)
+        band = (0.0, q) if m.decoder.wrap_kwh is not None else (-u, u)
         shifted = m.assist.counter(t, m.cum, band, step.kind.value if step.estimated else "")
         if shifted is not None and m.flushed_tail is not None:
             m.flushed_tail = min(m.flushed_tail, shifted)  # those knots are written again

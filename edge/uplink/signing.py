@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -75,7 +75,7 @@ class Verifier:
                 f"uplink.signing.keys: {exc}; export keys with public_key_b64()"
             ) from exc
 
-    def check(self, topic: str, obj: dict[str, Any], now: datetime | None = None) -> None:
+    def check(self, topic: str, obj: dict[str, Any], now: datetime) -> None:
         """Raise CommandRefused unless the command carries a valid signature (when required)."""
         sig = obj.get("sig")
         if sig is None:
@@ -93,7 +93,7 @@ class Verifier:
             raw = base64.b64decode(value if isinstance(value, str) else "", validate=True)
         except (binascii.Error, ValueError):
             raw = b""
-        verdict = self._ring.verify(kid, signed_bytes(topic, obj), raw, now or datetime.now(UTC))
+        verdict = self._ring.verify(kid, signed_bytes(topic, obj), raw, now)
         if verdict is KeyVerdict.EXPIRED_KEY:
             raise CommandRefused(
                 "key_expired", f"key {kid!r} is past its not_after; sign with a current key"

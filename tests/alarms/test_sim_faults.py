@@ -20,7 +20,7 @@ from edge.clock import SimClock
 from edge.daemon import Daemon
 from sim.broker import MosquittoBroker
 from sim.venue import SimVenue
-from tests.simday import daemon_on, quiet, site_header
+from tests.simday import daemon_on, devices_toml, quiet, site_header
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2026, 7, 15, tzinfo=TZ)
@@ -81,19 +81,7 @@ BOOKINGS = [("b1", "court-1", at(14), at(17), "confirmed")]
 
 
 def venue_toml(state: Path, run: Path) -> str:
-    devices = "".join(
-        f"""
-[[devices]]
-id = "{d}"
-profile = "{p}"
-bus = "tcp-1"
-unit_id = {i}
-zone = "{z}"
-poll_interval = 5
-"""
-        for i, (d, p, z) in enumerate(DEVICES, start=1)
-    )
-    return site_header("faults", state, run) + VENUE + devices
+    return site_header("faults", state, run) + VENUE + devices_toml(DEVICES, "tcp-1", 5)
 
 
 class Day:

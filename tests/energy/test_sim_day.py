@@ -20,7 +20,7 @@ from edge.clock import SimClock
 from edge.daemon import Daemon
 from edge.energy import BookingEnergy
 from sim.venue import SimVenue
-from tests.simday import daemon_on, quiet, site_header
+from tests.simday import daemon_on, devices_toml, quiet, site_header
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2026, 11, 24, tzinfo=TZ)
@@ -63,19 +63,7 @@ lights = [{lights}]
 """
         devices += [(f"lights-c{c}", "lighting_8ch", f"court-{c}")]
         devices += [(f"meter-c{c}", "energy_meter", f"court-{c}")]
-    body = "".join(
-        f"""
-[[devices]]
-id = "{d}"
-profile = "{p}"
-bus = "tcp-1"
-unit_id = {i}
-zone = "{z}"
-poll_interval = 10
-"""
-        for i, (d, p, z) in enumerate(devices, start=1)
-    )
-    return head + zones + body
+    return head + zones + devices_toml(devices, "tcp-1", poll_interval=10)
 
 
 BOOKINGS = [

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from edge.automation.reconciler import Want
+from edge.automation.reconciler import Cause, Want
 from sim.modbus import RegisterBank, SimUnit, serve_tcp
 from tests.automation.rigs import emergency_rig, until
 
@@ -46,7 +46,10 @@ async def main(trials: int, poll: float) -> None:
     lat: list[float] = []
     async with emergency_rig(panel_poll_s=poll) as rig:
         rig.reconciler.set_wanted(
-            {o: Want(False, "default") for o in rig.light_outputs + rig.gate_outputs}
+            {
+                o: Want(False, "default", Cause("default"))
+                for o in rig.light_outputs + rig.gate_outputs
+            }
         )
         await until(lambda: all(rig.points.get(o) is not None for o in rig.light_outputs))
         for _ in range(trials):
@@ -57,8 +60,8 @@ async def main(trials: int, poll: float) -> None:
             await until(rig.all_commanded, step_s=0.0005)
             lat.append((time.perf_counter() - t0) * 1000)
             rig.panel.set_discrete(0, [False])
-            await until(lambda: not rig.watcher.panel_in_alarm())
-            rig.watcher.reset("bench")
+            await until(lambda: not rig.panel_in_alarm())
+            rig.reset("bench")
     bare = await bare_write_ms()
     outputs = len(rig.light_outputs) + len(rig.gate_outputs)
     print(f"emergency linkage: {trials} trials, {outputs} outputs, panel poll {poll * 1000:.0f} ms")

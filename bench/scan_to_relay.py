@@ -27,14 +27,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pymodbus.client import AsyncModbusTcpClient
 
 from edge.access.passes import PassFields, issue_pass
-from edge.bookings.model import Booking
 from edge.bookings.store import BookingStore
 from edge.clock import SystemClock
-from edge.config.load import load
 from edge.daemon import Daemon
 from edge.notify import Notifier
-from edge.profiles import profile_points
 from edge.storage import Database
+from edge.venue import load_venue
+from rules.model import Booking
 from sim.modbus import RegisterBank, SimUnit, serve_tcp
 from sim.readers import ReaderLine
 
@@ -145,7 +144,7 @@ async def main(scans: int) -> None:
                 public=public.decode(),
             )
         )
-        daemon = Daemon(cfg_path, load(cfg_path, profile_points), SystemClock(), Notifier(""))
+        daemon = Daemon(cfg_path, load_venue(cfg_path), SystemClock(), Notifier(""))
         task = asyncio.create_task(daemon.run())
         await asyncio.sleep(2.0)  # start-up: buses, readers and the gate component
         assert "gates" in daemon.supervisor.names

@@ -21,8 +21,9 @@ import aiomqtt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.clock import SystemClock
+from edge.config.model import Uplink as UplinkSettings
 from edge.storage import Database
-from edge.uplink import PointValue, StateBody, Uplink, UplinkConfig
+from edge.uplink import PointValue, StateBody, Uplink, outbox_config
 from edge.uplink.contract import BirthBody
 from edge.uplink.outbox import Outbox
 from sim.broker import MosquittoBroker
@@ -81,20 +82,34 @@ async def durable_enqueue(path: Path, n: int) -> float:
         db.close()
 
 
+class NoInbound:
+    """The bench sends nothing down."""
+
+    subscriptions: tuple[str, ...] = ()
+
+    async def deliver(self, full_topic: str, topic: str, payload: bytes) -> None:
+        pass
+
+
 async def drain(path: Path, port: int, n: int) -> float:
     async def birth() -> BirthBody:
         return BirthBody(zones=[], devices=[])
 
     db = Database.open(path)
+    cfg = UplinkSettings(host="127.0.0.1", port=port)
+    clock = SystemClock()
     try:
-        cfg = UplinkConfig(host="127.0.0.1", port=port)
-        async with Uplink(
-            cfg, site="bench", gateway="gw", db=db, clock=SystemClock(), birth=birth
-        ) as up:
-            assert up.outbox.depth >= n
+        async with (
+            Outbox(db, clock, outbox_config(cfg)) as outbox,
+            Uplink(
+                cfg, site="bench", gateway="gw", db=db, clock=clock, outbox=outbox,
+                inbound=NoInbound(), birth=birth,
+            ) as up,
+        ):  # fmt: skip
+            assert outbox.depth >= n
             await up.connected_event.wait()
             started = time.perf_counter()
-            await up.outbox.wait_empty()
+            await outbox.wait_empty()
             return n / (time.perf_counter() - started)
     finally:
         db.close()

@@ -1,9 +1,8 @@
 """Injected time: wall time (timezone-aware, UTC) plus monotonic time.
 
-Everything time-dependent takes a `Clock` so that tests step a simulated
-clock through a whole day in seconds, and the demo runs it accelerated.
-`drivers/` and `sim/` accept any object with this shape (structural typing),
-so they need not import `edge/`.
+Everything time-dependent takes a `Clock` (the one protocol, in the leaf module
+`drivers.clock`) so that tests step a simulated clock through a whole day in seconds,
+and the demo runs it accelerated.
 """
 
 from __future__ import annotations
@@ -13,34 +12,10 @@ import heapq
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
+from drivers.clock import Clock, SystemClock
 
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """Wall time, timezone-aware UTC."""
-        ...
-
-    def monotonic(self) -> float:
-        """Seconds on a clock that never jumps (in this clock's time base)."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep `seconds` of this clock's time."""
-        ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
+__all__ = ["Clock", "JumpDetector", "SimClock", "SystemClock", "WireClock", "field_clock"]
 
 
 class SimClock:

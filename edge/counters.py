@@ -6,6 +6,9 @@ observed state, whatever caused it; run time accumulates while the observed stat
 on, on the monotonic clock, only while the daemon runs (time it was down is unknown,
 so it is not counted). Updates are kept in memory and written in one batch every
 `flush_s` and at shutdown: cheap on an SD card. `reset(output)` after maintenance.
+
+`Counters` is a store (the counts outlive any component); `CounterWorker` is the
+per-config worker that feeds it from the point table and the reconciler's writes.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from datetime import datetime
 import structlog
 
 from drivers.modbus.events import BusEvent, DeviceStatus, PointUpdate, Quality
-from edge.automation.reconciler import WriteRecord
+from edge.automation.reconciler import Reconciler, WriteRecord
 from edge.clock import Clock
 from edge.field.points import PointTable
 from edge.storage import Database, Schema
@@ -65,27 +68,28 @@ def as_on(value: object) -> bool | None:
 
 
 class Counters:
-    name = "counters"
+    """The store. Create with `await Counters.open(db, clock, outputs)`."""
 
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        outputs: Iterable[str],
-        flush_s: float = 60.0,
-        points: PointTable | None = None,
-    ) -> None:
-        self._points = points
+    def __init__(self, db: Database, clock: Clock, outputs: Iterable[str] = ()) -> None:
         self._db = db
         self._clock = clock
         self._outputs = frozenset(outputs)
-        self._flush_s = flush_s
         self._counters: dict[str, _Counter] = {}
         self._dirty: set[str] = set()
+
+    @classmethod
+    async def open(cls, db: Database, clock: Clock, outputs: Iterable[str] = ()) -> Counters:
+        store = cls(db, clock, outputs)
+        await store.load()
+        return store
 
     @property
     def outputs(self) -> frozenset[str]:
         return self._outputs
+
+    def configure(self, outputs: Iterable[str]) -> None:
+        """The on/off outputs to count (from the config in force)."""
+        self._outputs = frozenset(outputs)
 
     # ---- inputs ----------------------------------------------------------------
     def on_write(self, record: WriteRecord) -> None:
@@ -196,21 +200,42 @@ class Counters:
             self._dirty |= ids
             raise
 
+
+class CounterWorker:
+    """Feeds `Counters` from point updates and writes, and flushes it every `flush_s`."""
+
+    name = "counters"
+
+    def __init__(
+        self,
+        counters: Counters,
+        points: PointTable,
+        reconciler: Reconciler,
+        clock: Clock,
+        flush_s: float = 60.0,
+    ) -> None:
+        self._counters = counters
+        self._points = points
+        self._reconciler = reconciler
+        self._clock = clock
+        self._flush_s = flush_s
+
     async def run(self, ready: Callable[[], None]) -> None:
-        await self.load()
-        unsubscribe = self._points.subscribe(self.on_event) if self._points else None
-        ready()
-        try:
-            while True:
-                await self._clock.sleep(self._flush_s)
-                try:
-                    await self.flush()
-                except Exception:
-                    log.exception("counters_flush_failed", pending=len(self._dirty))
-        finally:
-            if unsubscribe is not None:
-                unsubscribe()
-            await asyncio.shield(self.flush())
+        counters = self._counters
+        with (
+            self._points.subscribe(counters.on_event),
+            self._reconciler.writes.subscribe(counters.on_write),
+        ):
+            ready()
+            try:
+                while True:
+                    await self._clock.sleep(self._flush_s)
+                    try:
+                        await counters.flush()
+                    except Exception:
+                        log.exception("counters_flush_failed")
+            finally:
+                await asyncio.shield(counters.flush())
 
 
 def outputs_from_config(devices: Iterable[tuple[str, str]]) -> list[str]:

@@ -19,17 +19,26 @@ from pathlib import Path
 import structlog
 
 from edge import logs
-from edge.assembly import Runtime, plan
-from edge.automation.reconciler import Want, same
+from edge.alarms import configure_engine, report_database_open
+from edge.automation.reconciler import Cause, Want, same
+from edge.bookings.sync import BookingSync
 from edge.clock import Clock, SimClock, SystemClock
+from edge.cloud_commands import CurrentVerifier, cloud_handlers
 from edge.config.errors import ConfigError
-from edge.config.load import check_state_dir, load
-from edge.config.model import VenueConfig
+from edge.config.load import check_state_dir
+from edge.feed import Feed
 from edge.liveness import Liveness, run_watchdog
 from edge.notify import Notifier, watchdog_interval
-from edge.profiles import profile_points
-from edge.storage import Database, StorageError
+from edge.ops import Operations, ReloadOutcome
+from edge.recorder import Recorder
+from edge.storage import StorageError
+from edge.stores import Stores, counted_outputs, open_stores
 from edge.supervisor import StartFailed, Supervisor
+from edge.uplink.commands import CommandProcessor
+from edge.uplink.contract import CmdResBody
+from edge.uplink.inbound import InboundRouter
+from edge.venue import Venue, VenueRef, load_venue
+from edge.workers import Services, Spec, plan
 from rules.engine import default_values
 
 EX_OK = 0
@@ -41,11 +50,17 @@ log = structlog.get_logger("edge.daemon")
 
 
 class Daemon:
-    """Owns the supervisor, the database and the config; reload swaps what changed."""
+    """Owns the stores, the supervisor and the venue in force; reload swaps what changed.
 
-    def __init__(self, config_path: Path, config: VenueConfig, clock: Clock, notifier: Notifier):
+    `run()` opens the stores, builds the long-lived services (operations, command
+    processor, booking sync, journal recorder, uplink feed) and starts the workers.
+    Reloads (SIGHUP, edgectl, the cloud) are all posted to one reload loop of the
+    daemon's own, so no component ever runs the reload that may replace it.
+    """
+
+    def __init__(self, config_path: Path, venue: Venue, clock: Clock, notifier: Notifier):
         self.config_path = config_path
-        self.config = config
+        self.venue = VenueRef(venue)
         self.clock = clock
         self.notifier = notifier
         # The watchdog is about real time whatever clock the automation runs on.
@@ -53,25 +68,31 @@ class Daemon:
         self.supervisor = Supervisor(clock)
         self.started_mono = clock.monotonic()
         self.config_version = 1
-        self._keys: dict[str, bytes] = {}
+        self._specs: dict[str, Spec] = {}
         self._stop = asyncio.Event()
-        self._reload = asyncio.Event()
-        self.runtime: Runtime | None = None
+        self._reloads: asyncio.Queue[asyncio.Future[ReloadOutcome] | None] = asyncio.Queue()
+        self.stores: Stores | None = None
+        """Set while running (for tests and diagnostics; components get theirs injected)."""
+
+    # ---- what the operations layer may ask (edge.ops.DaemonControl) ------------------
+    def health(self) -> dict[str, dict[str, object]]:
+        return self.supervisor.health()
+
+    async def reload(self) -> ReloadOutcome:
+        """Post a reload to the reload loop and wait for its outcome."""
+        done: asyncio.Future[ReloadOutcome] = asyncio.get_running_loop().create_future()
+        self._reloads.put_nowait(done)
+        return await asyncio.shield(done)
 
     def request_stop(self) -> None:
         self._stop.set()
 
     def request_reload(self) -> None:
-        self._reload.set()
+        """SIGHUP: reload without anyone waiting for the outcome."""
+        self._reloads.put_nowait(None)
 
+    # ---- life ----------------------------------------------------------------------
     async def run(self) -> int:
-        db_path = Path(self.config.storage.dir) / "edged.db"
-        try:
-            db = await asyncio.to_thread(Database.open, db_path)
-        except StorageError as exc:
-            log.error("storage_unusable", error=str(exc))
-            return EX_IOERR
-        self.runtime = await Runtime.create(self, db)
         loop = asyncio.get_running_loop()
         for sig, fn in (
             (signal.SIGTERM, self.request_stop),
@@ -81,19 +102,57 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, fn)
         try:
-            return await self._serve(db)
+            async with open_stores(self.venue.get(), self.clock) as stores:
+                self.stores = stores
+                return await self._serve(stores)
+        except StorageError as exc:
+            log.error("storage_unusable", error=str(exc))
+            return EX_IOERR
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(db.close)
+            self.stores = None
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
 
-    async def _serve(self, db: Database) -> int:
-        assert self.runtime is not None
+    async def _serve(self, stores: Stores) -> int:
+        venue = self.venue.get()
+        cfg = venue.config
+        ops = Operations(stores, self.venue, self, self.clock)
+        sync = BookingSync(
+            stores.bookings,
+            self.clock,
+            zone_known=lambda z: any(z == x.id for x in self.venue.get().config.zones),
+            max_duration=lambda: self.venue.get().site.max_booking,
+        )
+
+        async def respond(answer: CmdResBody) -> None:
+            await stores.outbox.put(answer)
+
+        commands = CommandProcessor(
+            stores.db,
+            self.clock,
+            respond,
+            cloud_handlers(ops),
+            verifier=CurrentVerifier(self.venue),
+            max_payload=cfg.uplink.max_payload,
+        )
+        router = InboundRouter(
+            commands,
+            {"bookings": sync.on_snapshot, "bookings/delta": sync.on_delta},
+        )
+        feed = Feed(stores, self.venue, sync.reports)
+        services = Services(
+            self.clock, self.liveness, ops, router, feed, self.venue, lambda: self.config_version
+        )
+        report_database_open(stores.alarms, stores.db.report)
+        with Recorder(stores, self.venue), feed:
+            async with router:
+                return await self._serve_with(stores, services)
+
+    async def _serve_with(self, stores: Stores, services: Services) -> int:
         t0 = time.monotonic()  # real seconds, whatever clock the venue runs on
         try:
-            await self._apply(self.config)
+            await self._apply(self.venue.get(), stores, services)
         except StartFailed as exc:
             log.error("start_failed", component=exc.name, error=repr(exc.cause))
             await self.supervisor.stop_all()
@@ -105,12 +164,12 @@ class Daemon:
             startup_s=round(startup_s, 3),
             components=self.supervisor.names,
             config=str(self.config_path),
-            recovered_db=str(db.report.recovered_from or ""),
+            recovered_db=str(stores.db.report.recovered_from or ""),
         )
         async with asyncio.TaskGroup() as tg:
             tasks = [
                 tg.create_task(self._status_loop(), name="status"),
-                tg.create_task(self._reload_loop(), name="reload"),
+                tg.create_task(self._reload_loop(stores, services), name="reload"),
             ]
             interval = watchdog_interval()
             if interval is not None:
@@ -121,27 +180,104 @@ class Daemon:
             self.notifier.stopping()
             for task in tasks:
                 task.cancel()
-            await self._shutdown()
+            await self._shutdown(stores)
         return EX_OK
 
-    async def _safe_outputs(self, budget_s: float = 2.0) -> None:
+    # ---- applying a venue --------------------------------------------------------------
+    def _prepare(self, venue: Venue, stores: Stores) -> None:
+        """Point the configurable stores at `venue` (before its workers start)."""
+        configure_engine(stores.alarms, venue.config.alarms)
+        stores.counters.configure(counted_outputs(venue))
+
+    async def _apply(self, venue: Venue, stores: Stores, services: Services) -> None:
+        """Start, replace or stop components so that they match `venue`.
+
+        If a component of the new venue fails to start, everything is put back as it
+        was (the new ones stopped, the old ones started again) and StartFailed raised.
+        """
+        old = self._specs
+        wanted = plan(venue, stores, services)
+        removed = [n for n in old if n not in wanted]
+        changed = [n for n, spec in wanted.items() if n not in old or old[n].key != spec.key]
+        stopped: list[str] = []
+        started: list[str] = []
+        self._prepare(venue, stores)
+        try:
+            for name in removed[::-1]:
+                await self.supervisor.stop(name)
+                stopped.append(name)
+            for name in changed:
+                if name in old:
+                    await self.supervisor.stop(name)
+                    stopped.append(name)
+                await self.supervisor.start(name, wanted[name].make)
+                started.append(name)
+        except StartFailed:
+            for name in started[::-1]:
+                await self.supervisor.stop(name)
+            self._prepare(self.venue.get(), stores)
+            for name in [n for n in old if n in stopped]:
+                try:
+                    await self.supervisor.start(name, old[name].make)
+                except StartFailed as exc:
+                    log.error("rollback_start_failed", component=name, error=repr(exc.cause))
+            raise
+        self._specs = wanted
+
+    async def _reload_loop(self, stores: Stores, services: Services) -> None:
+        while True:
+            waiter = await self._reloads.get()
+            outcome = await self._reload(stores, services)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(outcome)
+
+    async def _reload(self, stores: Stores, services: Services) -> ReloadOutcome:
+        """Load the config file again; a bad one is rejected and the old one keeps running."""
+        try:
+            new = await asyncio.to_thread(load_venue, self.config_path)
+        except ConfigError as exc:
+            problems = [str(p) for p in exc.problems]
+            log.error("config_reload_rejected", problems=problems)
+            return ReloadOutcome(False, self.config_version, problems)
+        old = self.venue.get().config
+        fixed = [
+            (what, path)
+            for what, path, a, b in (
+                ("state directory", "storage.dir", old.storage.dir, new.config.storage.dir),
+            )
+            if a != b
+        ]
+        if fixed:
+            problems = [f"{p}: the {w} changes only with a restart of edged" for w, p in fixed]
+            log.error("config_reload_rejected", problems=problems)
+            return ReloadOutcome(False, self.config_version, problems)
+        try:
+            await self._apply(new, stores, services)
+        except StartFailed as exc:
+            problems = [f"component '{exc.name}' failed to start: {exc.cause!r}"]
+            log.error("config_reload_failed", component=exc.name, error=repr(exc.cause))
+            return ReloadOutcome(False, self.config_version, problems)
+        self.venue.set(new)
+        self.config_version += 1
+        stores.link.request_rebirth()
+        log.info("config_reloaded", version=self.config_version, components=self.supervisor.names)
+        return ReloadOutcome(True, self.config_version)
+
+    # ---- stopping --------------------------------------------------------------------
+    async def _safe_outputs(self, stores: Stores, budget_s: float = 2.0) -> None:
         """`on_shutdown = "safe"`: lights and HVAC off before the buses close.
 
         Level-triggered like everything else: the automation stops, the safe values become
         the wanted state (a life-safety value still wins), and the reconciler writes them.
         """
-        rt = self.runtime
-        if rt is None or rt.reconciler is None or rt.automation is None:
-            return
-        values = default_values(rt.automation.site)  # every light and HVAC enable: off
+        values = default_values(self.venue.get().site)  # every light and HVAC enable: off
         await self.supervisor.stop("automation")
-        rt.reconciler.set_wanted(
-            {out: Want(v, "shutdown", "shutdown:safe") for out, v in values.items()}
-        )
-        reconciler = rt.reconciler
+        reconciler = stores.outputs
+        cause = Cause("shutdown", "safe")
+        reconciler.set_wanted({out: Want(v, "shutdown", cause) for out, v in values.items()})
 
         def pending(output: str) -> bool:
-            want, state = reconciler.effective(output), rt.points.get(output)
+            want, state = reconciler.effective(output), stores.points.get(output)
             return want is not None and (state is None or not same(state.value, want.value))
 
         deadline = time.monotonic() + budget_s
@@ -152,53 +288,14 @@ class Daemon:
             await asyncio.sleep(0.05)
         log.error("safe_shutdown_incomplete", outputs=len(values), budget_s=budget_s)
 
-    async def _shutdown(self) -> None:
-        if self.config.site.on_shutdown == "safe":
-            await self._safe_outputs()
+    async def _shutdown(self, stores: Stores) -> None:
+        if self.venue.get().config.site.on_shutdown == "safe":
+            await self._safe_outputs(stores)
         # Components flush (outbox, journal) and publish offline status in their own exit.
         try:
             await asyncio.wait_for(self.supervisor.stop_all(STOP_BUDGET_S - 1.0), STOP_BUDGET_S)
         except TimeoutError:
             log.error("stop_budget_exceeded", budget_s=STOP_BUDGET_S)
-
-    async def _apply(self, config: VenueConfig) -> None:
-        """Start, replace or stop components so that they match `config`."""
-        assert self.runtime is not None
-        wanted = plan(config, self.runtime)
-        for name in [n for n in self._keys if n not in wanted][::-1]:
-            await self.supervisor.stop(name)
-            del self._keys[name]
-        for name, spec in wanted.items():
-            if self._keys.get(name) == spec.key:
-                continue
-            await self.supervisor.replace(spec.make())
-            self._keys[name] = spec.key
-
-    async def _reload_loop(self) -> None:
-        while True:
-            await self._reload.wait()
-            self._reload.clear()
-            await self.reload()
-
-    async def reload(self) -> bool:
-        """Load the config file again; a bad one is rejected and the old one keeps running."""
-        try:
-            new = await asyncio.to_thread(load, self.config_path, profile_points)
-        except ConfigError as exc:
-            log.error("config_reload_rejected", problems=[str(p) for p in exc.problems])
-            return False
-        old = self.config
-        self.config = new
-        try:
-            await self._apply(new)
-        except StartFailed as exc:
-            log.error("config_reload_failed", component=exc.name, error=repr(exc.cause))
-            self.config = old
-            await self._apply(old)
-            return False
-        self.config_version += 1
-        log.info("config_reloaded", version=self.config_version, components=self.supervisor.names)
-        return True
 
     def status_line(self) -> str:
         health = self.supervisor.health()
@@ -250,10 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     logs.configure(args.log_level or "info", json=True if args.log_json else None)
     try:
-        config = load(args.config, profile_points)
+        venue = load_venue(args.config)
     except ConfigError as exc:
         _config_refused(exc)
         return EX_CONFIG
+    config = venue.config
     if args.log_level is None:
         logs.configure(config.log_level, json=True if args.log_json else None)
     problems = check_state_dir(config)
@@ -272,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         clock = SimClock(args.sim_start, rate=args.sim_rate)
     notifier = Notifier()
     try:
-        return asyncio.run(Daemon(args.config, config, clock, notifier).run())
+        return asyncio.run(Daemon(args.config, venue, clock, notifier).run())
     finally:
         notifier.close()
 

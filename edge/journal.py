@@ -2,9 +2,11 @@
 
 Every output write (value, level, cause: booking / rule / override / cloud cmd_id /
 technician), every access decision, alarm transition, emergency, config reload and
-edgectl action. Entries are queued without blocking the caller and committed in small
-batches by one writer task; `flush()` on shutdown. Queryable by time, device, zone and
-booking; old entries are pruned after `retention_days`.
+operation (edgectl or cloud). Entries are queued without blocking the caller, published
+on `entries`, and committed in small batches by one writer task; `flush()` on shutdown.
+Queryable by time, device, zone and booking; old entries are pruned after
+`retention_days`. Who caused an entry is structured: `actor_kind` (technician, cloud,
+booking, schedule, rule, system...) and `actor` (the user, cmd_id, booking or rule id).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import structlog
 
 from edge.clock import Clock
 from edge.storage import Database, Schema
+from edge.topic import Topic
 
 log = structlog.get_logger("edge.journal")
 
@@ -41,6 +44,7 @@ SCHEMA = Schema(
         CREATE INDEX journal_zone ON journal(zone, ts);
         CREATE INDEX journal_booking ON journal(booking, ts)
         """,
+        "ALTER TABLE journal ADD COLUMN actor_kind TEXT",
     ],
 )
 MAX_QUERY_ROWS = 5000
@@ -50,20 +54,25 @@ MAX_QUERY_ROWS = 5000
 class Entry:
     ts: datetime
     kind: str
-    """write | access | alarm | emergency | config | action | override"""
+    """write | access | alarm | emergency | energy | operation | device"""
     subject: str
     """The output, gate, alarm or file concerned."""
     device: str | None = None
     zone: str | None = None
     booking: str | None = None
     actor: str | None = None
-    """Who or what caused it: a user, a cmd_id, a rule id, `booking`, `schedule`..."""
+    """Who or what caused it: a user name, a cmd_id, a booking or rule id."""
     body: Mapping[str, Any] | None = None
+    actor_kind: str | None = None
+    """What `actor` is: technician, cloud, booking, schedule, event, system..."""
 
 
 def _row(e: Entry) -> tuple[object, ...]:
     body = msgspec.json.encode(dict(e.body or {})).decode()
-    return (e.ts.isoformat(), e.kind, e.subject, e.device, e.zone, e.booking, e.actor, body)
+    return (
+        e.ts.isoformat(), e.kind, e.subject, e.device, e.zone, e.booking, e.actor,
+        e.actor_kind, body,
+    )  # fmt: skip
 
 
 class Journal:
@@ -78,22 +87,14 @@ class Journal:
         self._batch_s = batch_s
         self._pending: list[Entry] = []
         self._wake = asyncio.Event()
-        self._listeners: list[Callable[[Entry], None]] = []
+        self.entries: Topic[Entry] = Topic("journal")
         self.written = 0
-
-    def subscribe(self, listener: Callable[[Entry], None]) -> None:
-        """E.g. the uplink, which forwards entries upstream as events."""
-        self._listeners.append(listener)
 
     def record(self, entry: Entry) -> None:
         """Queue an entry; never blocks and never raises into the caller."""
         self._pending.append(entry)
         self._wake.set()
-        for listener in list(self._listeners):
-            try:
-                listener(entry)
-            except Exception:
-                log.exception("journal_listener_failed")
+        self.entries.publish(entry)
 
     async def flush(self) -> None:
         batch, self._pending = self._pending, []
@@ -103,8 +104,8 @@ class Journal:
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                "INSERT INTO journal(ts, kind, subject, device, zone, booking, actor, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO journal(ts, kind, subject, device, zone, booking, actor, "
+                "actor_kind, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -171,13 +172,15 @@ class Journal:
         if until is not None:
             where.append("ts <= ?")
             params.append(until.isoformat())
-        sql = "SELECT ts, kind, subject, device, zone, booking, actor, body FROM journal"
+        sql = (
+            "SELECT ts, kind, subject, device, zone, booking, actor, actor_kind, body FROM journal"
+        )
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY ts DESC, id DESC LIMIT ?"
         params.append(str(max(1, min(limit, MAX_QUERY_ROWS))))
         rows = await self._db.run(lambda c: c.execute(sql, params).fetchall())
-        keys = ("ts", "kind", "subject", "device", "zone", "booking", "actor")
+        keys = ("ts", "kind", "subject", "device", "zone", "booking", "actor", "actor_kind")
         return [
-            {**dict(zip(keys, r[:7], strict=True)), "body": msgspec.json.decode(r[7])} for r in rows
+            {**dict(zip(keys, r[:8], strict=True)), "body": msgspec.json.decode(r[8])} for r in rows
         ]

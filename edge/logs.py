@@ -16,7 +16,9 @@ def configure(level: str = "info", stream: TextIO | None = None, json: bool | No
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if as_json
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):

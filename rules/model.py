@@ -13,7 +13,7 @@ All datetimes are timezone-aware; schedule times are local to `Site.timezone`.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -35,17 +35,26 @@ class Frozen(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 # --- bookings -----------------------------------------------------------------
 
 
-class Booking(Frozen, frozen=True):
-    """One booking as received from the booking system (latest version wins)."""
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
-    booking_id: str
-    zone: str
-    start: datetime
-    end: datetime
-    member: str = ""
+
+class Booking(Frozen, frozen=True):
+    """One booking as received from the booking system (latest version wins).
+
+    The daemon's one booking type: decoded once from the cloud's message (the field
+    constraints are the wire contract), stored, and read as is by rules, access and
+    energy.
+    """
+
+    booking_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    zone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    start: AwareDatetime
+    end: AwareDatetime
+    member: Annotated[str, msgspec.Meta(max_length=128)] = ""
     status: Literal["confirmed", "cancelled"] = "confirmed"
-    version: int = 1
-    plate: str | None = None
+    version: Annotated[int, msgspec.Meta(ge=0)] = 1
+    """Sync version at which this booking last changed."""
+    plate: Annotated[str, msgspec.Meta(max_length=32)] | None = None
 
 
 class Entry(Frozen, frozen=True):

@@ -12,14 +12,13 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-from edge.bookings.model import Booking
 from edge.bookings.store import BookingStore
 from edge.clock import SimClock
-from edge.config.load import load
 from edge.daemon import Daemon
 from edge.notify import Notifier
-from edge.profiles import profile_points
 from edge.storage import Database
+from edge.venue import load_venue
+from rules.model import Booking
 from sim.venue import SimVenue
 
 BookingRow = tuple[str, str, datetime, datetime, str]
@@ -73,7 +72,7 @@ async def quiet(daemon: Daemon) -> None:
     calm = 0
     for _ in range(400):
         await asyncio.sleep(0.002)
-        rec = daemon.runtime.reconciler if daemon.runtime else None
+        rec = daemon.stores.outputs if daemon.stores else None
         calm = calm + 1 if rec is not None and not rec.busy else 0
         if calm >= 3:
             return
@@ -85,15 +84,15 @@ async def daemon_on(
 ) -> AsyncIterator[Daemon]:
     """edged on the venue's runtime config with `rows` booked; stops cleanly (exit 0).
     Hook what you observe, then `quiet()` before the first step."""
-    cfg = load(venue.runtime_config_path, profile_points)
-    await seed(Path(cfg.storage.dir), rows)
-    daemon = Daemon(venue.runtime_config_path, cfg, clock, Notifier(""))
+    v = load_venue(venue.runtime_config_path)
+    await seed(Path(v.config.storage.dir), rows)
+    daemon = Daemon(venue.runtime_config_path, v, clock, Notifier(""))
     task = asyncio.create_task(daemon.run())
     for _ in range(500):
-        if daemon.runtime is not None and "automation" in daemon.supervisor.names:
+        if daemon.stores is not None and "control" in daemon.supervisor.names:
             break
         await asyncio.sleep(0.01)
-    assert daemon.runtime is not None and daemon.runtime.automation is not None
+    assert daemon.stores is not None and "automation" in daemon.supervisor.names
     try:
         yield daemon
     except BaseException:

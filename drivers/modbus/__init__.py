@@ -11,6 +11,7 @@ See docs/drivers.md.
 
 from __future__ import annotations
 
+from ..clock import Clock
 from .bus import Bus
 from .codec import Value, decode_point, encode_point
 from .errors import (
@@ -23,7 +24,7 @@ from .errors import (
     UnknownPoint,
     ValueOutOfRange,
 )
-from .events import BusEvent, BusStats, ClockLike, DeviceStatus, PointUpdate, Quality, WriteResult
+from .events import BusEvent, BusStats, DeviceStatus, PointUpdate, Quality, WriteResult
 from .links import DeviceConfig, Link, RtuLink, RtuOverTcpLink, TcpLink
 from .planner import Block, plan_blocks, plan_profile
 from .points import DataType, DeviceProfile, Heartbeat, PointSpec, Readback, Table
@@ -35,7 +36,7 @@ __all__ = [
     "BusClosed",
     "BusEvent",
     "BusStats",
-    "ClockLike",
+    "Clock",
     "CodecError",
     "DataType",
     "DeviceConfig",

@@ -28,6 +28,7 @@ from typing import Any
 
 import structlog
 
+from ..clock import Clock, SystemClock
 from .channel import Channel, LinkDown
 from .codec import Value, decode_point, encode_point, merge_bit
 from .device import DeviceRuntime, differs
@@ -41,10 +42,8 @@ from .errors import (
 from .events import (
     BusEvent,
     BusStats,
-    ClockLike,
     PointUpdate,
     Quality,
-    RealClock,
     WriteResult,
 )
 from .links import DeviceConfig, Link, TcpLink
@@ -86,7 +85,7 @@ class Bus:
         devices: Sequence[DeviceConfig],
         *,
         name: str | None = None,
-        clock: ClockLike | None = None,
+        clock: Clock | None = None,
         on_event: Callable[[BusEvent], None] | None = None,
         event_queue_size: int = 10_000,
     ) -> None:
@@ -95,7 +94,7 @@ class Bus:
             raise ValueError(f"duplicate device names on one bus: {names}")
         self.link = link
         self.name = name or link.label
-        self.clock: ClockLike = clock or RealClock()
+        self.clock: Clock = clock or SystemClock()
         self.stats = BusStats()
         self._configs = list(devices)
         self._on_event = on_event
@@ -127,7 +126,11 @@ class Bus:
         self._spawn(self._stale_loop(), f"{self.name}:stale")
         # Readiness: give the link one connect timeout to come up; a device that is
         # down at start-up is not an error (it is reported offline and retried forever).
-        await self.wait_connected(self.link.connect_timeout_s)
+        try:
+            await self.wait_connected(self.link.connect_timeout_s)
+        except BaseException:  # cancelled while starting: leave no poll task behind
+            await self.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(

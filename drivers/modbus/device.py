@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import structlog
 
+from ..clock import Clock
 from .codec import Decoder, Value, compile_decoder
-from .events import BusEvent, ClockLike, DeviceStatus, PointUpdate, Quality
+from .events import BusEvent, DeviceStatus, PointUpdate, Quality
 from .links import DeviceConfig
 from .planner import Block, plan_profile
 from .points import PointSpec
@@ -43,7 +44,7 @@ def differs(old: Value | None, new: Value | None, deadband: float) -> bool:
 
 class DeviceRuntime:
     def __init__(
-        self, config: DeviceConfig, clock: ClockLike, emit: Callable[[BusEvent], None]
+        self, config: DeviceConfig, clock: Clock, emit: Callable[[BusEvent], None]
     ) -> None:
         self.config = config
         self.name = config.name

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
 
 from .codec import Value
 
@@ -90,28 +88,3 @@ class BusStats:
     def latency_avg_s(self) -> float:
         ok = self.transactions - self.errors
         return self.latency_total_s / ok if ok > 0 else 0.0
-
-
-class ClockLike(Protocol):
-    """The clock shape the drivers need (edge.clock.Clock satisfies it)."""
-
-    def now(self) -> datetime: ...
-
-    def monotonic(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class RealClock:
-    """Default clock when none is injected."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        import asyncio
-
-        await asyncio.sleep(max(0.0, seconds))

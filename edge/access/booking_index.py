@@ -1,30 +1,21 @@
-"""`BookingLookup` over the booking store (edge.bookings), indexed by member and plate.
+"""`BookingLookup` over the bookings, indexed by member and plate.
 
-The booking store keeps every booking in memory and tells listeners after each applied
-version; this index is rebuilt then (new dicts swapped in whole, so the database thread
-reading them during a decision never sees a half-built index).
+The gate component rebuilds the index from each version the booking store publishes
+(new dicts swapped in whole, so the database thread reading them during a decision
+never sees a half-built index).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
 
 from edge.access.context import BookingView
 from edge.access.credentials import normalise_plate
-from edge.bookings.model import BookingLike
+from rules.model import Booking
 
 
-class BookingSource(Protocol):
-    """What `edge.bookings.BookingStore` offers."""
-
-    def snapshot(self) -> Sequence[BookingLike]: ...
-
-    def add_listener(self, callback: Callable[[int], None]) -> None: ...
-
-
-def view_of(b: BookingLike, site: str) -> BookingView:
+def view_of(b: Booking, site: str) -> BookingView:
     return BookingView(
         booking_id=b.booking_id,
         site=site,
@@ -38,22 +29,16 @@ def view_of(b: BookingLike, site: str) -> BookingView:
 
 
 class BookingIndex:
-    """`BookingIndex.attach(store, site_id)`, then `AccessStore(..., lambda conn: index)`."""
+    """`BookingIndex(site_id, bookings)`, then `AccessStore(..., lambda conn: index)`."""
 
-    def __init__(self, site: str) -> None:
+    def __init__(self, site: str, bookings: Iterable[Booking] = ()) -> None:
         self._site = site
         self._by_id: dict[str, BookingView] = {}
         self._by_member: dict[str, tuple[BookingView, ...]] = {}
         self._by_plate: dict[str, tuple[BookingView, ...]] = {}
+        self.rebuild(bookings)
 
-    @classmethod
-    def attach(cls, source: BookingSource, site: str) -> BookingIndex:
-        index = cls(site)
-        index.rebuild(source.snapshot())
-        source.add_listener(lambda _version: index.rebuild(source.snapshot()))
-        return index
-
-    def rebuild(self, bookings: Iterable[BookingLike]) -> None:
+    def rebuild(self, bookings: Iterable[Booking]) -> None:
         views = [view_of(b, self._site) for b in bookings]
         by_member: dict[str, list[BookingView]] = {}
         by_plate: dict[str, list[BookingView]] = {}

@@ -37,6 +37,10 @@ class AccessEvent(msgspec.Struct, frozen=True, kw_only=True):
     """Keyed hash of the member id or plate (`subject_ref`), for correlation only."""
     latency_ms: float = 0.0
     detail: str = ""
+    zone: str | None = None
+    """The zone the gate admits to (its first), for the journal and the cloud."""
+    opened: bool | None = None
+    """For a grant: whether the gate took the pulse."""
 
 
 def subject_ref(prefix: str, value: str, salt: bytes) -> str:

@@ -188,22 +188,7 @@ class AccessStore:
         return await self._db.run(work)
 
     async def release_after_evacuation(self, now: datetime) -> int:
-        """Call when an emergency ends: everyone recorded inside left without scanning.
-
-        Each still-valid pass whose last scan was an entry gets that entry back and is
-        marked as exited, so people can re-enter after an evacuation (no `passback`,
-        no `used_up` for single-entry passes). Returns the number of passes released.
-        """
-        return await self._db.transaction(
-            lambda conn: (
-                conn.execute(
-                    "UPDATE access_usage SET entries = MAX(entries - 1, 0), last_direction = 'out',"
-                    " last_gate = 'evacuation', last_ts = ? WHERE last_direction = 'in'"
-                    " AND expires_ts > ?",
-                    (now.timestamp(), now.timestamp()),
-                ).rowcount
-            )
-        )
+        return await release_after_evacuation(self._db, now)
 
     async def prune(self, now: datetime, keep_s: float = 86400.0) -> int:
         """Forget usage of passes expired more than `keep_s` ago; returns rows removed."""
@@ -213,6 +198,26 @@ class AccessStore:
                 conn.execute("DELETE FROM access_usage WHERE expires_ts < ?", (cutoff,)).rowcount
             )
         )
+
+
+async def release_after_evacuation(db: Database, now: datetime) -> int:
+    """Call when an emergency ends: everyone recorded inside left without scanning.
+
+    Each still-valid pass whose last scan was an entry gets that entry back and is
+    marked as exited, so people can re-enter after an evacuation (no `passback`,
+    no `used_up` for single-entry passes). Returns the number of passes released.
+    """
+    await db.migrate(SCHEMA)
+    return await db.transaction(
+        lambda conn: (
+            conn.execute(
+                "UPDATE access_usage SET entries = MAX(entries - 1, 0), last_direction = 'out',"
+                " last_gate = 'evacuation', last_ts = ? WHERE last_direction = 'in'"
+                " AND expires_ts > ?",
+                (now.timestamp(), now.timestamp()),
+            ).rowcount
+        )
+    )
 
 
 def _revocation_key(kind: RevocationKind, value: str) -> str:

@@ -6,7 +6,7 @@ from edge.alarms.engine import AlarmEngine
 from edge.alarms.errors import AlarmRefused, UnknownAlarmClass
 from edge.alarms.journaling import journal_entry
 from edge.alarms.model import AlarmClass, AlarmEvent, AlarmRecord, AlarmState, Severity
-from edge.alarms.service import AlarmService
+from edge.alarms.service import AlarmService, configure_engine, report_database_open
 from edge.alarms.system import kernel_clock_synced
 from edge.alarms.validate import alarm_config_problems
 from edge.alarms.wanted import zone_wanted_from
@@ -26,7 +26,9 @@ __all__ = [
     "UnknownAlarmClass",
     "alarm_config_problems",
     "builtin_classes",
+    "configure_engine",
     "journal_entry",
     "kernel_clock_synced",
+    "report_database_open",
     "zone_wanted_from",
 ]

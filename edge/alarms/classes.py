@@ -37,6 +37,8 @@ def builtin_classes(cfg: AlarmsConfig) -> dict[str, AlarmClass]:
                    description="uplink outbox above its high-water mark"),
         AlarmClass(name="storage_error", severity=s.CRITICAL, latching=True,
                    description="database write failed or file was recovered"),
+        AlarmClass(name="uplink_auth", severity=s.MAJOR,
+                   description="the broker refuses the gateway's credentials"),
         AlarmClass(name="clock_unsynced", severity=s.MAJOR,
                    delay_on_s=cfg.clock_unsynced_after_s,
                    description="system clock not synchronised (NTP)"),

@@ -5,6 +5,10 @@ owns everything else: delay-on/delay-off debounce (on the monotonic clock, so a 
 clock jump neither raises nor clears anything), the lifecycle (see `model`), shelving
 with a wall-clock expiry, latching, persistence, and the fan-out of `AlarmEvent`s.
 `tick()` applies whatever timers are due; `run()` calls it at the next deadline.
+
+A store: the engine (and every alarm's state) lives as long as the daemon; the
+detectors that report into it are a per-config worker, and `configure()` applies a
+reloaded `[alarms]` table. Transitions are published on `events`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from edge.alarms.model import (
 )
 from edge.clock import Clock
 from edge.storage import Database
+from edge.topic import Subscription, Topic
 
 log = structlog.get_logger("edge.alarms")
 
@@ -71,17 +76,31 @@ class AlarmEngine:
         self._alarms: dict[str, AlarmRecord] = {}
         self._conds: dict[str, _Condition] = {}
         self._dirty: set[str] = set()
-        self._listeners: list[Listener] = []
+        self.events: Topic[AlarmEvent] = Topic("alarms")
         self._wake = asyncio.Event()
         self.idle = asyncio.Event()
         """Set while the run loop sleeps with nothing left to do (for tests and shutdown)."""
         self.flush_failures = 0
 
     # ---- subscribers ---------------------------------------------------------------
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """`listener(event)` for every transition; returns an unsubscribe."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+    def subscribe(self, listener: Listener) -> Subscription:
+        """`listener(event)` for every transition, e.g. `with engine.subscribe(f):`."""
+        return self.events.subscribe(listener)
+
+    def configure(
+        self,
+        classes: Mapping[str, AlarmClass],
+        *,
+        disabled: frozenset[str] = frozenset(),
+        shelve_max: timedelta = timedelta(hours=72),
+        retention: timedelta = timedelta(days=90),
+    ) -> None:
+        """Apply a (re)loaded `[alarms]` table; open alarms keep their state."""
+        self._classes = dict(classes)
+        self._disabled = disabled
+        self._shelve_max = shelve_max
+        self._retention = retention
+        self._wake.set()
 
     def _emit(self, rec: AlarmRecord) -> None:
         ev = AlarmEvent(
@@ -102,11 +121,7 @@ class AlarmEngine:
                  severity=rec.severity.value)  # fmt: skip
         self._dirty.add(rec.alarm_id)
         self._wake.set()
-        for listener in list(self._listeners):
-            try:
-                listener(ev)
-            except Exception:  # one faulty subscriber must not block the others
-                log.exception("alarm_listener_failed")
+        self.events.publish(ev)
 
     # ---- queries -----------------------------------------------------------------
     def known_class(self, cls: str) -> bool:

@@ -16,7 +16,9 @@ def journal_entry(ev: AlarmEvent) -> Entry:
     }
     if ev.shelved_until is not None:
         body["shelved_until"] = ev.shelved_until.isoformat()
+    # An acknowledgement names its actor as "kind:id" (technician:alice, cloud:<cmd_id>).
+    kind, _, who = (ev.ack_by or "").rpartition(":")
     return Entry(
         ts=ev.ts, kind="alarm", subject=ev.alarm_id, device=ev.device, zone=ev.zone,
-        actor=ev.ack_by, body=body,
+        actor=(who or None), actor_kind=(kind or None), body=body,
     )  # fmt: skip

@@ -1,13 +1,12 @@
-"""The `alarms` component: the engine plus the built-in detectors, wired from the config.
+"""The `alarms` component: the built-in detectors, wired from the config, reporting into
+the engine (a store that outlives this component).
 
-The lead constructs it with the live point table and whichever optional sources exist
-(bookings, zone_wanted, counters, outbox fill, clock sync) and starts it after storage
-and the buses; a detector whose source is not given is simply not built.
+Built with the live point table and whichever sources exist (bookings, zone_wanted,
+counters, outbox fill, clock sync); a detector whose source is not given is not built.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -23,11 +22,12 @@ from edge.alarms.field import (
     EnvironmentDetector,
     LampFailureDetector,
 )
-from edge.alarms.model import AlarmEvent
 from edge.alarms.system import (
     ClockSyncDetector,
     ClockSynced,
     CounterSnapshot,
+    LinkAuth,
+    LinkAuthDetector,
     MaintenanceDetector,
     OutboxDetector,
     OutboxFill,
@@ -43,7 +43,7 @@ from edge.alarms.zones import (
 from edge.clock import Clock
 from edge.config.model import VenueConfig
 from edge.field.points import PointTable
-from edge.storage import Database
+from edge.storage import OpenReport
 
 log = structlog.get_logger("edge.alarms")
 
@@ -87,7 +87,7 @@ class AlarmService:
         self,
         venue: VenueConfig,
         cfg: AlarmsConfig,
-        db: Database,
+        engine: AlarmEngine,
         clock: Clock,
         points: PointTable,
         *,
@@ -96,15 +96,9 @@ class AlarmService:
         counters: CounterSnapshot | None = None,
         outbox_fill: OutboxFill | None = None,
         clock_synced: ClockSynced | None = None,
+        link: LinkAuth | None = None,
     ) -> None:
-        classes = builtin_classes(cfg)
-        disabled = frozenset(builtin_classes(AlarmsConfig())) - frozenset(classes)
-        self.engine = AlarmEngine(
-            db, clock, classes, disabled=disabled,
-            shelve_max=timedelta(hours=cfg.shelve_max_h),
-            retention=timedelta(days=cfg.retention_days),
-        )  # fmt: skip
-        self._db = db
+        self.engine = engine
         self._clock = clock
         self._points = points
         self._tick_s = cfg.tick_s
@@ -135,14 +129,14 @@ class AlarmService:
         if outbox_fill is not None:
             outbox = OutboxDetector(report, outbox_fill, cfg)
             self._tickers.append(lambda _: outbox.tick())
+        if link is not None:
+            auth = LinkAuthDetector(report, link)
+            self._tickers.append(lambda _: auth.tick())
         if clock_synced is not None:
             sync = ClockSyncDetector(report, clock_synced)
             self._tickers.append(lambda _: sync.tick())
 
     # ---- what the lead calls -----------------------------------------------------
-    def subscribe(self, listener: Callable[[AlarmEvent], None]) -> Callable[[], None]:
-        return self.engine.subscribe(listener)
-
     def storage_error(self, detail: str, source: str = "storage") -> None:
         """A storage write failed: raises the (latching) `storage_error` alarm."""
         storage_problem(self.engine.report, source, detail)
@@ -168,22 +162,28 @@ class AlarmService:
         self.engine.tick()
 
     async def run(self, ready: Callable[[], None]) -> None:
-        await self.engine.load()
-        report = self._db.report
-        if report.recovered_from is not None:
-            self.storage_error(f"database was corrupt ({report.reason}); "
-                               f"moved aside to {report.recovered_from}", "database")  # fmt: skip
-            self.storage_ok("database")
-        unsubscribe = self._points.subscribe(self.on_event)
-        try:
+        with self._points.subscribe(self.on_event):
             ready()
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.engine.serve())
-                tg.create_task(self._ticking())
-        finally:
-            unsubscribe()
+            while True:
+                self.tick()
+                await self._clock.sleep(self._tick_s)
 
-    async def _ticking(self) -> None:
-        while True:
-            self.tick()
-            await self._clock.sleep(self._tick_s)
+
+def configure_engine(engine: AlarmEngine, cfg: AlarmsConfig) -> None:
+    """Apply the `[alarms]` table in force to the engine (at start and on reload)."""
+    classes = builtin_classes(cfg)
+    engine.configure(
+        classes,
+        disabled=frozenset(builtin_classes(AlarmsConfig())) - frozenset(classes),
+        shelve_max=timedelta(hours=cfg.shelve_max_h),
+        retention=timedelta(days=cfg.retention_days),
+    )
+
+
+def report_database_open(engine: AlarmEngine, report: OpenReport) -> None:
+    """A database found damaged at open leaves a `returned` storage_error to acknowledge."""
+    if report.recovered_from is None:
+        return
+    detail = f"database was corrupt ({report.reason}); moved aside to {report.recovered_from}"
+    storage_problem(engine.report, "database", detail)
+    storage_problem(engine.report, "database", None)

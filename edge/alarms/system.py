@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from drivers.modbus.events import BusEvent, PointUpdate
 from edge.alarms.config import AlarmsConfig, MaintenanceLimit
@@ -16,6 +17,13 @@ OutboxFill = Callable[[], tuple[int, int]]
 """(depth, bound) of the uplink outbox."""
 ClockSynced = Callable[[], bool | None]
 """True synchronised, False not, None unknown."""
+
+
+class LinkAuth(Protocol):
+    """What the uplink's link state says about credentials (edge.uplink.link.LinkState)."""
+
+    @property
+    def auth_failure(self) -> str | None: ...
 
 
 class MaintenanceDetector:
@@ -87,6 +95,22 @@ class OutboxDetector:
             "outbox_high", "uplink", active,
             f"outbox holds {depth} of {bound} messages ({ratio:.0%}); "
             + ("the uplink is not draining" if active else "draining"),
+        )  # fmt: skip
+
+
+class LinkAuthDetector:
+    """`uplink_auth` while the broker refuses the gateway's credentials."""
+
+    def __init__(self, report: Report, link: LinkAuth) -> None:
+        self._report = report
+        self._link = link
+
+    def tick(self) -> None:
+        failure = self._link.auth_failure
+        self._report(
+            "uplink_auth", "uplink", failure is not None,
+            f"broker refused the gateway's credentials: {failure}" if failure
+            else "broker accepts the gateway's credentials",
         )  # fmt: skip
 
 

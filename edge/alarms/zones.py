@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 
 from edge.alarms.config import AlarmsConfig
 from edge.alarms.field import Report, number, readable
-from edge.bookings.model import BookingLike
 from edge.field.points import PointTable
+from rules.model import Booking
 
-Bookings = Callable[[], Iterable[BookingLike]]
+Bookings = Callable[[], Iterable[Booking]]
 ZoneWanted = Callable[[str, datetime], bool]
 
 

@@ -1,63 +1,65 @@
 """The automation component: gathers the world, evaluates the rules, feeds the reconciler.
 
 Evaluation runs at each next-change instant the rules report, after clock jumps, and
-whenever an input the rules watch, a booking or an override changes (the scheduler is
-poked). Overrides are persisted with their mandatory expiry, so none survives by
-accident and none is lost by a restart.
+whenever an input the rules watch, a booking, an override, the emergency latch or a
+granted entry changes (the scheduler is poked). Everything it remembers lives in the
+stores it is given (overrides, automation state), so a restarted or reloaded automation
+is a fresh instance that picks up where the last one stopped.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from functools import partial
 
-import msgspec
 import structlog
 
 from drivers.modbus.events import BusEvent, PointUpdate, Quality
-from edge.automation.reconciler import Reconciler, Want
-from edge.bookings.model import Booking as StoredBooking
+from edge.access.records import AccessEvent
+from edge.automation.emergency import EmergencyState
+from edge.automation.overrides import OverrideStore
+from edge.automation.reconciler import Cause, Reconciler, Want
+from edge.automation.state import AutomationState
 from edge.bookings.store import BookingStore
 from edge.clock import Clock
 from edge.field.points import PointTable
 from edge.liveness import Liveness
 from edge.scheduler import Scheduler
-from edge.storage import Database, Schema, kv
+from edge.topic import Topic
 from rules import Evaluation, evaluate
-from rules.model import Booking, Entry, Memory, Override, PointValue, Site, Value, World
-from rules.optimal_start import LearnedRates, PreStart, observe, warmup_done
+from rules.model import Override, PointValue, Site, Value, World
+from rules.optimal_start import observe, warmup_done
 
 log = structlog.get_logger("edge.automation")
 
-SCHEMA = Schema(
-    component="automation",
-    steps=[
-        "CREATE TABLE overrides (id TEXT PRIMARY KEY, output TEXT NOT NULL, body BLOB NOT NULL)",
-    ],
-)
-MAX_OVERRIDE = timedelta(days=7)
-MEMORY_KEY = "rules.memory"
-LEARNED_KEY = "rules.learned"
 QUALITY = {Quality.GOOD: "good", Quality.STALE: "stale"}
+Labels = Mapping[str, Mapping[str, str]]
+"""output -> {raw enum number as text: label}: what the device reads back."""
 
 
-def to_rules_booking(b: StoredBooking) -> Booking:
-    return Booking(
-        booking_id=b.booking_id,
-        zone=b.zone,
-        start=b.start,
-        end=b.end,
-        member=b.member,
-        status=b.status,
-        version=b.version,
-        plate=b.plate,
+def want_of(
+    output: str, ev: Evaluation, labels: Labels, overrides: Mapping[str, Override]
+) -> Want | None:
+    state = ev.outputs.get(output)
+    w = state.winner if state is not None else None
+    if w is None:
+        return None
+    cause = Cause(w.cause.kind, w.cause.id, detail=w.cause.detail)
+    ov = overrides.get(w.cause.id) if w.cause.kind == "override" else None
+    if ov is not None:  # who issued it, kept as a field (the journal names them)
+        cause = Cause("override", ov.id, actor=f"{ov.source}:{ov.by}", detail=ov.reason)
+    expect: Value | str | None = None
+    table = labels.get(output)
+    if table is not None and isinstance(w.value, int) and not isinstance(w.value, bool):
+        expect = table.get(str(w.value))
+    return Want(
+        w.value,
+        w.level.value,
+        cause,
+        w.cause.since,
+        w.cause.until,
+        expect,
     )
-
-
-class OverrideRefused(Exception):
-    """A manual override that cannot be accepted; the message says how to fix it."""
 
 
 class Automation:
@@ -66,34 +68,29 @@ class Automation:
     def __init__(
         self,
         site: Site,
+        labels: Labels,
         clock: Clock,
         points: PointTable,
         reconciler: Reconciler,
         bookings: BookingStore,
-        db: Database,
+        overrides: OverrideStore,
+        state: AutomationState,
+        emergency: EmergencyState,
+        access: Topic[AccessEvent],
         liveness: Liveness,
-        emergency_reset_at: Callable[[], datetime | None] = lambda: None,
     ) -> None:
         self.site = site
+        self._labels = labels
         self._clock = clock
         self._points = points
         self._reconciler = reconciler
         self._bookings = bookings
-        self._db = db
+        self._overrides = overrides
+        self._state = state
+        self._emergency = emergency
+        self._access = access
         self._liveness = liveness
-        self._reset_at = emergency_reset_at
-        self._overrides: dict[str, Override] = {}
-        self._entries: list[Entry] = []
         self._watched: set[str] = set()
-        self.last: Evaluation | None = None
-        self.memory = Memory()
-        self.learned = LearnedRates()
-        self.warmups: dict[str, tuple[PreStart, float]] = {}
-        """zone -> the optimal-start warm-up in progress and the temperature it began at."""
-        self.last_warmup_early_s: dict[str, float] = {}
-        self._prestart_log: dict[tuple[str, datetime], datetime] = {}
-        """(zone, booking window start) -> when pre-conditioning began (for energy windows)."""
-        self._saved: dict[str, bytes] = {}
         self._temp_point = {z.id: z.temp_point for z in site.zones if z.temp_point}
         self.scheduler = Scheduler(clock, self._evaluate, on_beat=lambda: liveness.beat(self.name))
 
@@ -102,78 +99,13 @@ class Automation:
         if isinstance(event, PointUpdate) and f"{event.device}.{event.point}" in self._watched:
             self.scheduler.poke()
 
-    def record_entry(self, booking_id: str, at: datetime) -> None:
-        """A granted entry for a booking (no-show release input)."""
-        self._entries.append(Entry(booking_id=booking_id, at=at))
-        self.scheduler.poke()
-
-    async def add_override(
-        self, output: str, value: Value, duration: timedelta, source: str, by: str, reason: str = ""
-    ) -> Override:
-        if duration <= timedelta(0) or duration > MAX_OVERRIDE:
-            raise OverrideRefused(
-                f"override duration must be between 1 s and {MAX_OVERRIDE.days} days"
-            )
-        now = self._clock.now()
-        ov = Override(
-            id=f"ov-{output}-{int(now.timestamp() * 1000)}",
-            output=output,
-            value=value,
-            issued_at=now,
-            expires_at=now + duration,
-            source="cloud" if source == "cloud" else "technician",
-            by=by,
-            reason=reason,
-        )
-        body = msgspec.json.encode(ov)
-
-        def save(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM overrides WHERE output = ?", (output,))
-            conn.execute("INSERT INTO overrides VALUES (?, ?, ?)", (ov.id, output, body))
-
-        await self._db.transaction(save)
-        self._overrides = {k: v for k, v in self._overrides.items() if v.output != output}
-        self._overrides[ov.id] = ov
-        log.info("override_set", output=output, value=value, until=ov.expires_at.isoformat(), by=by)
-        self.scheduler.poke()
-        return ov
-
-    async def release(self, output: str, by: str) -> bool:
-        gone = [k for k, v in self._overrides.items() if v.output == output]
-        await self._db.run(lambda c: c.execute("DELETE FROM overrides WHERE output = ?", (output,)))
-        for k in gone:
-            del self._overrides[k]
-        if gone:
-            log.info("override_released", output=output, by=by)
+    def _on_access(self, event: AccessEvent) -> None:
+        if event.granted and event.booking_id:
+            self._state.record_entry(event.booking_id, event.ts)
             self.scheduler.poke()
-        return bool(gone)
 
-    def overrides(self) -> list[Override]:
-        return sorted(self._overrides.values(), key=lambda o: o.output)
-
-    # ---- the loop -------------------------------------------------------------------
-    async def _load_state(self) -> None:
-        await self._db.migrate(kv.SCHEMA)
-        raw = await self._db.run(lambda c: (kv.get(c, MEMORY_KEY), kv.get(c, LEARNED_KEY)))
-        try:
-            if raw[0]:
-                self.memory = msgspec.json.decode(raw[0], type=Memory)
-            if raw[1]:
-                self.learned = msgspec.json.decode(raw[1], type=LearnedRates)
-        except msgspec.DecodeError:
-            log.error("automation_state_unreadable_starting_fresh")
-        self._saved = {
-            MEMORY_KEY: msgspec.json.encode(self.memory),
-            LEARNED_KEY: msgspec.json.encode(self.learned),
-        }
-
-    async def _save_state(self) -> None:
-        """Persist memory (hold timers, latches) and learned rates when they changed."""
-        for key, value in ((MEMORY_KEY, self.memory), (LEARNED_KEY, self.learned)):
-            body = msgspec.json.encode(value)
-            if self._saved.get(key) != body:
-                await self._db.run(partial(kv.put, key=key, value=body.decode()))
-                self._saved[key] = body
+    def _poke(self, _change: object) -> None:
+        self.scheduler.poke()
 
     def _temperature(self, zone: str) -> float | None:
         ref = self._temp_point.get(zone)
@@ -182,36 +114,34 @@ class Automation:
             return None
         return float(st.value)
 
-    def prestart_of(self, zone: str, start: datetime) -> datetime | None:
-        """When pre-conditioning began for `zone`'s window starting at `start`, if it did."""
-        return self._prestart_log.get((zone, start))
-
     def _track_warmups(self, ev: Evaluation, now: datetime) -> None:
         """Learn each zone's warm-up rate from optimal starts that reach their target."""
+        log_ = self._state.prestart_log
         for p in ev.prestarts:
             key = (p.zone, p.due)
             began = max(p.since, now)  # the plan may say earlier than edged was there to act
-            self._prestart_log[key] = min(self._prestart_log.get(key, began), began)
+            log_[key] = min(log_.get(key, began), began)
         horizon = now - timedelta(days=2)
-        self._prestart_log = {k: v for k, v in self._prestart_log.items() if k[1] > horizon}
+        self._state.prestart_log = {k: v for k, v in log_.items() if k[1] > horizon}
         active = {p.zone: p for p in ev.prestarts}
-        for zone in list(self.warmups):
-            if zone not in active or active[zone].since != self.warmups[zone][0].since:
-                del self.warmups[zone]  # cancelled or replaced before the target was reached
+        warmups = self._state.warmups
+        for zone in list(warmups):
+            if zone not in active or active[zone].since != warmups[zone][0].since:
+                del warmups[zone]  # cancelled or replaced before the target was reached
         for zone, pre in active.items():
             temp = self._temperature(zone)
             if temp is None:
                 continue
-            if zone not in self.warmups:
-                self.warmups[zone] = (pre, temp)
+            if zone not in warmups:
+                warmups[zone] = (pre, temp)
                 continue
-            pre, start_temp = self.warmups[zone]
+            pre, start_temp = warmups[zone]
             result = warmup_done(pre, start_temp, temp, now, self.site.optimal_start)
             if result is None:
                 continue
-            del self.warmups[zone]
-            self.learned = observe(
-                self.learned,
+            del warmups[zone]
+            self._state.learned = observe(
+                self._state.learned,
                 zone,
                 result.start_temp,
                 result.target_c,
@@ -219,7 +149,7 @@ class Automation:
                 now,
                 self.site.optimal_start,
             )
-            self.last_warmup_early_s[zone] = result.early_s
+            self._state.last_warmup_early_s[zone] = result.early_s
             log.info(
                 "warmup_reached",
                 zone=zone,
@@ -229,44 +159,44 @@ class Automation:
             )
 
     async def run(self, ready: Callable[[], None]) -> None:
-        await self._db.migrate(SCHEMA)
-        await self._load_state()
-        rows = await self._db.run(lambda c: c.execute("SELECT body FROM overrides").fetchall())
-        decoder = msgspec.json.Decoder(Override)
-        self._overrides = {o.id: o for o in (decoder.decode(r[0]) for r in rows)}
-        unsubscribe = self._points.subscribe(self._on_point)
-        self._bookings.add_listener(lambda _version: self.scheduler.poke())
         self._liveness.register(self.name, allowance_s=30.0)
         try:
-            await self.scheduler.run(ready)
+            with (
+                self._points.subscribe(self._on_point),
+                self._bookings.changes.subscribe(self._poke),
+                self._overrides.changes.subscribe(self._poke),
+                self._emergency.changes.subscribe(self._poke),
+                self._access.subscribe(self._on_access),
+            ):
+                await self.scheduler.run(ready)
         finally:
-            unsubscribe()
             self._liveness.unregister(self.name)
 
     def _inputs(self) -> dict[str, PointValue]:
         out: dict[str, PointValue] = {}
         for ref in self._watched:
             st = self._points.get(ref)
-            if st is not None and st.value is not None:
+            if st is not None and st.value is not None and not isinstance(st.value, str):
                 out[ref] = PointValue(value=st.value, quality=QUALITY.get(st.quality, "bad"))  # type: ignore[arg-type]
         return out
 
     async def _evaluate(self, now: datetime) -> datetime | None:
-        self._overrides = {k: v for k, v in self._overrides.items() if v.expires_at > now}
-        bookings = tuple(to_rules_booking(b) for b in self._bookings.snapshot())
-        memory = self.memory
+        state = self._state
+        bookings = self._bookings.snapshot()
+        overrides = self._overrides.active(now)
+        memory = state.memory
         # The inputs are the points the rules watch, which the evaluation itself reveals (a
         # new booking brings its zone's temperature): evaluate again until the set is stable.
         for _ in range(4):
             world = World(
                 site=self.site,
                 bookings=bookings,
-                overrides=tuple(self._overrides.values()),
+                overrides=overrides,
                 inputs=self._inputs(),
-                entries=tuple(self._entries),
-                learned=self.learned,
+                entries=tuple(state.entries),
+                learned=state.learned,
                 memory=memory,
-                emergency_reset_at=self._reset_at(),
+                emergency_reset_at=self._emergency.reset_at,
             )
             ev = evaluate(world, now)
             watched = set(ev.watched_points)
@@ -274,23 +204,16 @@ class Automation:
             self._watched = watched
             if not grew:
                 break
-        self.last = ev
-        self.memory = ev.memory
+        state.last = ev
+        state.memory = ev.memory
         self._track_warmups(ev, now)
-        wanted: dict[str, Want] = {}
-        for out, state in ev.outputs.items():
-            w = state.winner
-            if w is not None:
-                wanted[out] = Want(
-                    w.value,
-                    w.level.value,
-                    f"{w.cause.kind}:{w.cause.id}",
-                    w.cause.since,
-                    w.cause.until,
-                )
+        by_id = {o.id: o for o in overrides}
+        wanted = {
+            o: w for o in ev.outputs if (w := want_of(o, ev, self._labels, by_id)) is not None
+        }
         self._reconciler.set_wanted(wanted)
         try:
-            await self._save_state()
+            await state.save()
         except Exception:  # outputs are already right; the state is saved next time
             log.exception("automation_state_not_saved")
         return ev.next_change

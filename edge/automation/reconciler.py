@@ -6,6 +6,9 @@ the value read back from the device. It writes only when they differ, only once 
 read-back is known (so a restart at 19:00:30 rewrites nothing that is already right),
 one write in flight per output, and retries a failed write with backoff. A device
 that comes back is simply compared again: its outputs are re-asserted if they drifted.
+
+It lives as long as the daemon (its tables survive a restart of the automation); every
+write it makes is published on `writes` with its typed cause.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from drivers.modbus.codec import Value
 from drivers.modbus.events import BusEvent, DeviceStatus, PointUpdate, Quality, WriteResult
 from edge.clock import Clock
 from edge.field.points import PointTable
+from edge.topic import Topic
 
 log = structlog.get_logger("edge.reconciler")
 
@@ -45,14 +49,41 @@ class CommandFailed(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Cause:
+    """Why an output is written: journaled as fields, never flattened into one string.
+
+    `kind`: booking, schedule, event, default, override, emergency, shutdown, access,
+    technician or cloud; `id`: the booking, rule, override, pass or gate concerned;
+    `actor`: who asked, as "kind:id" (`technician:alice`, `cloud:<cmd_id>`), empty when
+    the cause acts by itself (a booking, a schedule); `detail`: free text.
+    """
+
+    kind: str
+    id: str = ""
+    actor: str = ""
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}" if self.id else self.kind
+
+
+@dataclass(frozen=True, slots=True)
 class Want:
-    """What an output should be, and why (for explain and the journal)."""
+    """What an output should be, and why (for explain and the journal).
+
+    `expect` is the value as the device reads it back when that differs from what is
+    written (an enum written by number reads back as its label)."""
 
     value: Value
     level: str
-    cause: str = ""
+    cause: Cause
     since: datetime | None = None
     until: datetime | None = None
+    expect: Value | None = None
+
+    @property
+    def read_back(self) -> Value:
+        return self.value if self.expect is None else self.expect
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,27 +123,16 @@ def same(a: Value | None, b: Value | None) -> bool:
     return math.isclose(float(a), float(b), abs_tol=0.01)
 
 
-Normalise = Callable[[str, Value], Value]
-"""(output, wanted value) -> the value as the read-back shows it (an enum's label)."""
-
-
 class Reconciler:
     name = "reconciler"
 
     def __init__(
-        self,
-        clock: Clock,
-        points: PointTable,
-        write: Writer,
-        on_write: Callable[[WriteRecord], None] | None = None,
-        max_parallel: int = 64,
-        normalise: Normalise | None = None,
+        self, clock: Clock, points: PointTable, write: Writer, max_parallel: int = 64
     ) -> None:
         self._clock = clock
         self._points = points
         self._write = write
-        self._on_write = on_write
-        self._normalise = normalise or (lambda output, value: value)
+        self.writes: Topic[WriteRecord] = Topic("writes")
         self._wanted: dict[str, Want] = {}
         self._life_safety: dict[str, Want] = {}
         self._tracks: dict[str, _Track] = {}
@@ -120,7 +140,6 @@ class Reconciler:
         self._slots = asyncio.Semaphore(max_parallel)
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats = ReconcilerStats()
-        points.subscribe(self._on_point)
 
     # ---- inputs ----------------------------------------------------------------
     def set_wanted(self, wanted: dict[str, Want]) -> None:
@@ -153,7 +172,7 @@ class Reconciler:
             if ref in self._wanted or ref in self._life_safety:
                 self._dirty.set()
 
-    async def command(self, output: str, value: Value, cause: str) -> WriteResult | None:
+    async def command(self, output: str, value: Value, cause: Cause) -> WriteResult | None:
         """A one-shot write (a gate pulse), through the same writer and journal.
 
         Not level-compared: the device ends the pulse itself. Skipped (None) while a
@@ -173,8 +192,7 @@ class Reconciler:
                 error = f"{type(exc).__name__}: {exc}"
         self.stats.writes += 1
         self.stats.per_output[output] = self.stats.per_output.get(output, 0) + 1
-        if self._on_write is not None:
-            self._on_write(WriteRecord(output, want, result, error, self._clock.now()))
+        self.writes.publish(WriteRecord(output, want, result, error, self._clock.now()))
         if error is not None:
             self.stats.failures += 1
             raise CommandFailed(output, error)
@@ -182,7 +200,11 @@ class Reconciler:
 
     # ---- the loop ----------------------------------------------------------------
     async def run(self, ready: Callable[[], None]) -> None:
-        ready()
+        with self._points.subscribe(self._on_point):
+            ready()
+            await self._loop()
+
+    async def _loop(self) -> None:
         try:
             while True:
                 next_retry = self._pass()
@@ -218,7 +240,7 @@ class Reconciler:
             state = self._points.get(output)
             if state is None or state.quality not in READABLE:
                 continue  # no read-back yet, or the device is down: compare when it is back
-            if same(state.value, self._normalise(output, want.value)):
+            if same(state.value, want.read_back):
                 track.attempts = 0
                 continue
             if track.retry_at > now:
@@ -248,9 +270,7 @@ class Reconciler:
         self.stats.per_output[output] = self.stats.per_output.get(output, 0) + 1
         # A point that cannot be read back (verify=false, e.g. a pulse relay) reports what
         # was sent; that counts as done, not as a failure to retry.
-        ok = result is not None and (
-            result.verified or same(result.value, self._normalise(output, want.value))
-        )
+        ok = result is not None and (result.verified or same(result.value, want.read_back))
         if ok:
             track.attempts = 0
             track.retry_at = 0.0
@@ -270,11 +290,10 @@ class Reconciler:
             output=output,
             value=want.value,
             level=want.level,
-            cause=want.cause,
+            cause=str(want.cause),
             read_back=None if result is None else result.value,
             error=error,
             attempt=track.attempts,
         )
-        if self._on_write is not None:
-            self._on_write(WriteRecord(output, want, result, error, self._clock.now()))
+        self.writes.publish(WriteRecord(output, want, result, error, self._clock.now()))
         self._dirty.set()

@@ -1,63 +1,21 @@
 """Booking messages from the cloud (`bookings` snapshot, `bookings/delta`) and their checks.
 
-The lead maps `Booking` onto the rules engine's own type; fields mirror it on purpose.
+A booking itself is `rules.model.Booking`, the daemon's one booking type: these
+messages decode straight into it, so it is converted nowhere else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal, Protocol
+from datetime import UTC, timedelta
+from typing import Annotated
 
 from msgspec import Meta, Struct, field
 
-AwareDatetime = Annotated[datetime, Meta(tz=True)]
+from rules.model import AwareDatetime, Booking
+
 BookingId = Annotated[str, Meta(min_length=1, max_length=128)]
 MAX_DURATION = timedelta(hours=24)
-
-
-class Booking(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    booking_id: BookingId
-    zone: Annotated[str, Meta(min_length=1, max_length=64)]
-    start: AwareDatetime
-    end: AwareDatetime
-    member: str = ""
-    plate: str | None = None
-    status: Literal["confirmed", "cancelled"] = "confirmed"
-    version: Annotated[int, Meta(ge=0)] = 0
-    """Sync version at which this booking last changed."""
-
-    def utc(self) -> Booking:
-        """The same booking with start/end converted to UTC."""
-        return Booking(
-            booking_id=self.booking_id,
-            zone=self.zone,
-            start=self.start.astimezone(UTC),
-            end=self.end.astimezone(UTC),
-            member=self.member,
-            plate=self.plate,
-            status=self.status,
-            version=self.version,
-        )
-
-
-class BookingLike(Protocol):
-    """What readers of bookings (access, alarms, energy) use of a `Booking`."""
-
-    @property
-    def booking_id(self) -> str: ...
-    @property
-    def zone(self) -> str: ...
-    @property
-    def start(self) -> datetime: ...
-    @property
-    def end(self) -> datetime: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def member(self) -> str: ...
-    @property
-    def plate(self) -> str | None: ...
 
 
 class BookingSnapshot(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -76,10 +34,28 @@ class BookingDelta(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     remove: list[BookingId] = field(default_factory=list)
 
 
+def in_utc(b: Booking) -> Booking:
+    """The same booking with start/end converted to UTC (how the store keeps them)."""
+    start, end = b.start.astimezone(UTC), b.end.astimezone(UTC)
+    if start == b.start and end == b.end and b.start.tzinfo is UTC and b.end.tzinfo is UTC:
+        return b
+    return Booking(
+        booking_id=b.booking_id,
+        zone=b.zone,
+        start=start,
+        end=end,
+        member=b.member,
+        status=b.status,
+        version=b.version,
+        plate=b.plate,
+    )
+
+
 def problems_of(
     bookings: Iterable[Booking],
     zone_known: Callable[[str], bool],
     focus: set[str] | None = None,
+    max_duration: timedelta = MAX_DURATION,
 ) -> list[tuple[str, str]]:
     """Why bad bookings are bad: inverted times, absurd length, unknown zone, overlap.
 
@@ -100,8 +76,9 @@ def problems_of(
         if wanted(b.booking_id):
             if b.end <= b.start:
                 problems.append((b.booking_id, f"end {b.end.isoformat()} is not after start"))
-            elif b.end - b.start > MAX_DURATION:
-                problems.append((b.booking_id, f"lasts {b.end - b.start}, longer than 24 h"))
+            elif b.end - b.start > max_duration:
+                hours = max_duration.total_seconds() / 3600
+                problems.append((b.booking_id, f"lasts {b.end - b.start}, longer than {hours:g} h"))
             if not zone_known(b.zone):
                 problems.append((b.booking_id, f"unknown zone {b.zone!r}"))
         if b.status == "confirmed" and b.end > b.start:

@@ -1,19 +1,24 @@
 """The booking store: SQLite for survival across restarts, an in-memory copy for fast reads.
 
 Every change is one transaction (all bookings of a snapshot or delta plus the new version)
-so a crash never leaves a half-applied version. Listeners hear about each applied version.
+so a crash never leaves a half-applied version. Each applied version is published on the
+store's `changes` topic, with the bookings as one immutable, ordered tuple that readers
+share (nothing converts the bookings again per read).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import msgspec
 import structlog
 
-from edge.bookings.model import Booking
+from edge.bookings.model import in_utc
 from edge.storage import Database, Schema
+from edge.topic import Topic
+from rules.model import Booking
 
 log = structlog.get_logger("edge.bookings")
 
@@ -43,14 +48,27 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Booking)
 
 
+@dataclass(frozen=True, slots=True)
+class BookingsChanged:
+    """A version was applied; `bookings` is every booking at it, ordered by start."""
+
+    version: int
+    bookings: tuple[Booking, ...]
+
+
+def _ordered(bookings: Iterable[Booking]) -> tuple[Booking, ...]:
+    return tuple(sorted(bookings, key=lambda b: (b.start, b.booking_id)))
+
+
 class BookingStore:
     """Bookings by id at a sync `version`. Create with `await BookingStore.open(db)`."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._bookings: dict[str, Booking] = {}
+        self._ordered: tuple[Booking, ...] = ()
         self._version = 0
-        self._listeners: list[Callable[[int], None]] = []
+        self.changes: Topic[BookingsChanged] = Topic("bookings")
 
     @classmethod
     async def open(cls, db: Database) -> BookingStore:
@@ -64,6 +82,7 @@ class BookingStore:
 
         store._version, items = await db.run(load)
         store._bookings = {b.booking_id: b for b in items}
+        store._ordered = _ordered(items)
         log.info("bookings_loaded", version=store._version, count=len(items))
         return store
 
@@ -71,27 +90,23 @@ class BookingStore:
     def version(self) -> int:
         return self._version
 
-    def snapshot(self) -> list[Booking]:
-        """Every booking (confirmed and cancelled), ordered by start."""
-        return sorted(self._bookings.values(), key=lambda b: (b.start, b.booking_id))
+    def snapshot(self) -> tuple[Booking, ...]:
+        """Every booking (confirmed and cancelled), ordered by start (shared, immutable)."""
+        return self._ordered
 
     def get(self, booking_id: str) -> Booking | None:
         return self._bookings.get(booking_id)
 
-    def add_listener(self, callback: Callable[[int], None]) -> None:
-        """`callback(version)` after each applied change (for the rules engine)."""
-        self._listeners.append(callback)
-
     async def replace_all(self, version: int, bookings: Iterable[Booking]) -> None:
         """Make the store exactly `bookings` at `version` (a reconciled snapshot)."""
-        wanted = {b.booking_id: b.utc() for b in bookings}
+        wanted = {b.booking_id: in_utc(b) for b in bookings}
         upsert = [b for bid, b in wanted.items() if self._bookings.get(bid) != b]
         remove = [bid for bid in self._bookings if bid not in wanted]
         await self._commit(version, upsert, remove)
 
     async def apply(self, version: int, upsert: Iterable[Booking], remove: Iterable[str]) -> None:
         """Apply one delta atomically."""
-        await self._commit(version, [b.utc() for b in upsert], list(remove))
+        await self._commit(version, [in_utc(b) for b in upsert], list(remove))
 
     async def _commit(self, version: int, upsert: list[Booking], remove: list[str]) -> None:
         rows = [
@@ -124,9 +139,6 @@ class BookingStore:
         for bid in remove:
             self._bookings.pop(bid, None)
         self._version = version
+        self._ordered = _ordered(self._bookings.values())
         log.info("bookings_applied", version=version, upserted=len(upsert), removed=len(remove))
-        for callback in self._listeners:
-            try:
-                callback(version)
-            except Exception as exc:  # a listener's bug must not undo a committed change
-                log.error("bookings_listener_failed", error=repr(exc))
+        self.changes.publish(BookingsChanged(version, self._ordered))

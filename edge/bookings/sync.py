@@ -7,46 +7,60 @@
   `bookings_resync_needed` (at most once per minute while the gap lasts).
 - A snapshot or delta with any invalid booking is refused whole (event `bookings_rejected`
   with the reasons): never half-applied. A refused delta also asks for a snapshot.
+
+What the cloud must hear (rejections, resync requests) is published on `reports`; the
+daemon forwards it upstream through the outbox. Nothing here knows MQTT.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal, TypeVar
 
 import msgspec
 import structlog
 
-from edge.bookings.model import BookingDelta, BookingSnapshot, problems_of
+from edge.bookings.model import MAX_DURATION, BookingDelta, BookingSnapshot, problems_of
 from edge.bookings.store import BookingStore
 from edge.clock import Clock
-from edge.uplink.contract import EventBody
+from edge.topic import Topic
 
 log = structlog.get_logger("edge.bookings.sync")
 
 RESYNC_INTERVAL_S = 60.0
 MAX_BUFFERED_DELTAS = 1000
-EventSink = Callable[[EventBody], object]
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """Something the booking backend must hear: a refused message, or a missing delta."""
+
+    kind: Literal["bookings_rejected", "bookings_resync_needed"]
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
 class BookingSync:
-    """Feeds the store from the two inbound topics; `emit` sends an `event` body upstream."""
+    """Feeds the store from the two inbound topics; reports go out on `reports`."""
 
     def __init__(
         self,
         store: BookingStore,
         clock: Clock,
-        emit: EventSink,
         zone_known: Callable[[str], bool],
         max_payload: int = 4 * 1024 * 1024,
+        max_duration: Callable[[], timedelta] = lambda: MAX_DURATION,
     ) -> None:
         self._store = store
         self._clock = clock
-        self._emit = emit
         self._zone_known = zone_known
         self._max_payload = max_payload
+        self._max_duration = max_duration
+        self.reports: Topic[SyncReport] = Topic("booking_sync")
         self._pending: dict[int, BookingDelta] = {}
         self._lock = asyncio.Lock()
         self._last_resync: float | None = None
@@ -65,7 +79,9 @@ class BookingSync:
                     "bookings_snapshot_ignored", version=snap.version, have=self._store.version
                 )
                 return
-            problems = problems_of(snap.bookings, self._zone_known)
+            problems = problems_of(
+                snap.bookings, self._zone_known, max_duration=self._max_duration()
+            )
             if problems:
                 self._reject("snapshot", snap.version, problems)
                 return
@@ -111,7 +127,9 @@ class BookingSync:
             current[b.booking_id] = b
         touched = {b.booking_id for b in delta.upsert}
         upsert_ids = [b.booking_id for b in delta.upsert]
-        problems = problems_of(current.values(), self._zone_known, focus=touched)
+        problems = problems_of(
+            current.values(), self._zone_known, focus=touched, max_duration=self._max_duration()
+        )
         if len(set(upsert_ids)) != len(upsert_ids):
             problems.append((upsert_ids[0], "delta upserts the same booking_id twice"))
         if problems:
@@ -133,21 +151,21 @@ class BookingSync:
 
     def _rejected_payload(self, what: str, reason: str) -> None:
         log.warning("bookings_payload_rejected", what=what, reason=reason)
-        self._emit(
-            EventBody(
-                kind="bookings_rejected",
-                message=f"booking {what} refused: {reason}",
-                data={"what": what, "reason": reason},
+        self.reports.publish(
+            SyncReport(
+                "bookings_rejected",
+                f"booking {what} refused: {reason}",
+                {"what": what, "reason": reason},
             )
         )
 
     def _reject(self, what: str, version: int, problems: list[tuple[str, str]]) -> None:
         log.warning("bookings_rejected", what=what, version=version, problems=problems[:20])
-        self._emit(
-            EventBody(
-                kind="bookings_rejected",
-                message=f"booking {what} version {version} refused: nothing applied",
-                data={
+        self.reports.publish(
+            SyncReport(
+                "bookings_rejected",
+                f"booking {what} version {version} refused: nothing applied",
+                {
                     "what": what,
                     "version": version,
                     "problems": [{"booking_id": b, "reason": r} for b, r in problems[:100]],
@@ -161,10 +179,10 @@ class BookingSync:
             return
         self._last_resync = mono
         log.warning("bookings_resync_needed", have=have, got=got)
-        self._emit(
-            EventBody(
-                kind="bookings_resync_needed",
-                message="a booking delta is missing: please publish a snapshot",
-                data={"have_version": have, "received_version": got},
+        self.reports.publish(
+            SyncReport(
+                "bookings_resync_needed",
+                "a booking delta is missing: please publish a snapshot",
+                {"have_version": have, "received_version": got},
             )
         )

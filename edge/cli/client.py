@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import socket
 from pathlib import Path
@@ -18,16 +17,17 @@ class DaemonUnavailable(Exception):
 class DaemonRefused(Exception):
     """edged answered with an error."""
 
-    def __init__(self, error: str, hint: str | None) -> None:
+    def __init__(self, error: str, hint: str | None, code: str | None = None) -> None:
         super().__init__(error)
         self.hint = hint
+        self.code = code
 
 
 def call(
     runtime_dir: Path, cmd: str, args: dict[str, Any] | None = None, timeout_s: float = 5.0
 ) -> Any:
     path = runtime_dir / SOCKET_NAME
-    request = {"v": VERSION, "cmd": cmd, "args": args or {}, "user": getpass.getuser()}
+    request = {"v": VERSION, "cmd": cmd, "args": args or {}}
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout_s)
     try:
@@ -63,5 +63,5 @@ def call(
         sock.close()
     response = json.loads(buf)
     if not response.get("ok"):
-        raise DaemonRefused(str(response.get("error")), response.get("hint"))
+        raise DaemonRefused(str(response.get("error")), response.get("hint"), response.get("code"))
     return response.get("result")

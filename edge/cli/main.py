@@ -20,8 +20,7 @@ from edge.cli import offline
 from edge.cli.client import DaemonRefused, DaemonUnavailable, call
 from edge.cli.render import render
 from edge.config.errors import ConfigError
-from edge.config.load import load
-from edge.profiles import profile_points
+from edge.venue import load_venue
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_DAEMON, EXIT_CONFIG = 0, 1, 2, 3, 78
 DEFAULT_RUNTIME = Path("/run/edged")
@@ -141,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _config_check(args: argparse.Namespace) -> int:
     try:
-        cfg = load(args.file, profile_points)
+        cfg = load_venue(args.file).config
     except ConfigError as exc:
         if args.json:
             print(

@@ -1,4 +1,9 @@
-"""Load and validate the venue config: syntax, types, then cross-field checks."""
+"""Load and check the venue config: syntax, types, then references within the config.
+
+Only what the config itself can tell: ids, buses, devices, zones, profiles and files.
+Checks that need the services' own knowledge (rules, alarms, keys, energy nesting) sit
+above them, in `edge.venue`, so this package imports no service.
+"""
 
 from __future__ import annotations
 
@@ -57,10 +62,6 @@ def parse(raw: bytes, source: str, profile_points: ProfilePoints | None = None) 
     if config is None:
         raise ConfigError(source, problems)
     problems = check(config, profile_points)
-    if not problems and profile_points is not None:
-        from edge.automation.site import build_site  # the rules need valid references first
-
-        _, problems = build_site(config)
     if problems:
         raise ConfigError(source, problems)
     return config
@@ -117,23 +118,14 @@ def check(cfg: VenueConfig, profile_points: ProfilePoints | None = None) -> list
         if isinstance(b, SerialLineBus) and b.gate not in gates:
             out.append(_unknown(b.gate, gates, f"buses[{i}].gate", "gate"))
     out += _check_files(cfg)
-    from edge.alarms.validate import alarm_config_problems  # the alarms package needs the model
-
-    out += [Problem(path, message) for path, message in alarm_config_problems(cfg, cfg.alarms)]
-    from edge.access.keys import key_problem
-    from edge.energy.nesting import upstream_meters
-
-    keyed = (("access.keys", cfg.access.keys), ("uplink.command_keys", cfg.uplink.command_keys))
-    for where, entries in keyed:
-        for i, entry in enumerate(entries):
-            problem = key_problem(entry)
-            if problem is not None:
-                out.append(Problem(f"{where}[{i}]", problem))
-
-    meter_zone = {d.id: d.zone for d in cfg.devices if d.profile == "energy_meter"}
-    parents = {z.id: z.parent for z in cfg.zones}
-    _, nesting = upstream_meters(meter_zone, parents, cfg.energy.upstream, cfg.energy.nested_meters)
-    out += [Problem(path, message) for path, message in nesting]
+    if "timezone" in cfg.rules:
+        out.append(
+            Problem(
+                "rules.timezone",
+                "not supported: the venue has one timezone",
+                "set it under [site] timezone and remove it from [rules]",
+            )
+        )
     return out
 
 

@@ -198,20 +198,72 @@ class Access(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A pass that entered cannot enter again at an entry gate within this time without exiting."""
 
 
+OUTBOX_MAX_MESSAGES = 200_000
+OUTBOX_MAX_BYTES = 256 * 1024 * 1024
+OUTBOX_MAX_AGE_H = 24 * 7.0
+OUTBOX_INFLIGHT = 20
+
+
 class Uplink(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """How the gateway reaches the cloud broker (the one declaration of `[uplink]`).
+
+    Topic ids come from `[site]` id and gateway."""
+
     host: str = "127.0.0.1"
+    """Broker host name or address."""
     port: Port = 1883
+    """Broker port (8883 is the usual TLS port)."""
     protocol: Literal[5, 311] = 5
+    """MQTT protocol version: 5 (default) or 311 (3.1.1)."""
     keepalive: Annotated[int, Meta(ge=5, le=3600)] = 30
+    """Seconds; the broker publishes the gateway's Will after about 1.5 x this of silence."""
+    client_id: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    """MQTT client id; default `edge-{site}-{gateway}`."""
     username: str | None = None
     password_file: str | None = None
+    """File holding the MQTT password (kept out of the config file)."""
+    tls: bool = False
+    """Use TLS; on by itself when `ca_file` or `cert_file` is set (no `ca_file`: the
+    system's CA store verifies the broker)."""
     ca_file: str | None = None
+    """CA bundle that signs the broker's certificate."""
     cert_file: str | None = None
+    """Client certificate (PEM), for brokers that authenticate clients by certificate."""
     key_file: str | None = None
-    outbox_max_messages: Annotated[int, Meta(ge=100, le=10_000_000)] = 200_000
-    outbox_max_age_h: Annotated[float, Meta(gt=0, le=24 * 90)] = 24 * 7
+    """Private key of `cert_file` (PEM)."""
+    tls_insecure: bool = False
+    """Skip the broker's host name check (lab use only)."""
+    outbox_max_messages: Annotated[int, Meta(ge=100, le=10_000_000)] = OUTBOX_MAX_MESSAGES
+    """Most messages kept while the link is down; beyond it `state`, then plain events go."""
+    outbox_max_bytes: Annotated[int, Meta(ge=1024 * 1024)] = OUTBOX_MAX_BYTES
+    """Most payload bytes kept while the link is down."""
+    outbox_max_age_h: Annotated[float, Meta(gt=0, le=24 * 90)] = OUTBOX_MAX_AGE_H
+    """Evictable messages older than this are dropped (alarms, access, energy never)."""
+    inflight: Annotated[int, Meta(ge=1, le=1000)] = OUTBOX_INFLIGHT
+    """Publishes awaiting PUBACK at once."""
+    backoff_initial_s: Annotated[float, Meta(gt=0, le=3600)] = 1.0
+    """First wait between reconnect attempts; doubles up to `backoff_cap_s`, with jitter."""
+    backoff_cap_s: Annotated[float, Meta(gt=0, le=3600)] = 60.0
+    """Longest wait between reconnect attempts."""
+    connect_timeout_s: Annotated[float, Meta(gt=0, le=600)] = 10.0
+    """How long to wait for CONNACK."""
+    auth_retry_s: Annotated[float, Meta(gt=0, le=86400)] = 300.0
+    """Wait after the broker refused the gateway's credentials."""
+    max_payload: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    """Largest inbound command payload accepted, in bytes."""
     command_keys: list[AccessKey] = field(default_factory=list)
     """Keys that sign cloud commands; when set, unsigned commands are refused."""
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.ca_file is not None or self.cert_file is not None
+
+    def read_password(self) -> str | None:
+        """The password from `password_file`, stripped of the trailing newline."""
+        if self.password_file is None:
+            return None
+        with open(self.password_file, encoding="utf-8") as fh:
+            return fh.read().rstrip("\r\n")
 
 
 class Guardrails(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -1,8 +1,11 @@
 """edgectl <-> edged wire protocol: one JSON object per line, versioned.
 
-Request:  {"v": 1, "cmd": "status", "args": {...}, "user": "alice"}
+Request:  {"v": 1, "cmd": "status", "args": {...}}
 Response: {"v": 1, "ok": true, "result": ...}
-      or  {"v": 1, "ok": false, "error": "...", "hint": "..."}
+      or  {"v": 1, "ok": false, "error": "...", "hint": "...", "code": "out_of_range"}
+
+The daemon knows who asks from the socket's peer credentials; a `user` in the request
+(older clients) is ignored.
 """
 
 from __future__ import annotations
@@ -29,3 +32,4 @@ class Response(msgspec.Struct, frozen=True, omit_defaults=True):
     result: Any = None
     error: str | None = None
     hint: str | None = None
+    code: str | None = None

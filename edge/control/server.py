@@ -1,8 +1,9 @@
 """Unix-socket server for edgectl: JSON lines, one handler per command.
 
 The socket is mode 0660 and, where the group exists, owned by group `edge`, so a
-technician in that group can use edgectl without root. Bad requests are answered
-with an error and never reach a handler.
+technician in that group can use edgectl without root. Who asks is read from the
+socket's peer credentials (SO_PEERCRED), never from the request. Bad requests are
+answered with an error and never reach a handler.
 """
 
 from __future__ import annotations
@@ -11,26 +12,33 @@ import asyncio
 import contextlib
 import grp
 import os
-from collections.abc import Awaitable, Callable
+import pwd
+import socket
+import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import structlog
 
+from edge.control.handlers import Handler
 from edge.control.protocol import MAX_LINE, SOCKET_NAME, VERSION, Request, Response
+from edge.ops import Refused
 
 log = structlog.get_logger("edge.control")
 
-Handler = Callable[[dict[str, Any], str], Awaitable[Any]]
 
-
-class CommandError(Exception):
-    """A handler's refusal: the message and hint go back to edgectl verbatim."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
+def peer_user(writer: asyncio.StreamWriter) -> str:
+    """The connecting process's user name (its uid when it has no name)."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return "unknown"
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
 
 
 class ControlServer:
@@ -62,6 +70,7 @@ class ControlServer:
                 self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        user = peer_user(writer)
         try:
             while True:
                 try:
@@ -71,7 +80,7 @@ class ControlServer:
                 except asyncio.LimitOverrunError:
                     await self._reply(writer, Response(VERSION, False, error="request too large"))
                     return
-                writer.write(self._encoder.encode(await self._answer(line)) + b"\n")
+                writer.write(self._encoder.encode(await self._answer(line, user)) + b"\n")
                 await writer.drain()
         finally:
             writer.close()
@@ -83,7 +92,7 @@ class ControlServer:
         with contextlib.suppress(ConnectionError):
             await writer.drain()
 
-    async def _answer(self, line: bytes) -> Response:
+    async def _answer(self, line: bytes, user: str) -> Response:
         try:
             req = self._decoder.decode(line)
         except msgspec.DecodeError as exc:
@@ -104,9 +113,9 @@ class ControlServer:
                 hint="known: " + ", ".join(sorted(self._handlers)),
             )
         try:
-            return Response(VERSION, True, result=await handler(req.args, req.user))
-        except CommandError as exc:
-            return Response(VERSION, False, error=str(exc), hint=exc.hint or None)
+            return Response(VERSION, True, result=await handler(req.args, user))
+        except Refused as exc:
+            return Response(VERSION, False, error=exc.message, hint=exc.hint or None, code=exc.code)
         except Exception as exc:  # a handler bug answers an error; the daemon lives on
             log.exception("control_handler_failed", cmd=req.cmd)
             return Response(VERSION, False, error=f"internal error: {exc!r}")

@@ -3,8 +3,9 @@
 Listens to the point table for every `energy_meter` device (`import_kwh`, `power_w`),
 decodes the counter (rollover, reset, absurd values: see `decoder`), keeps each
 meter's cumulative curve, and on each tick closes the wall-clock intervals and the
-bookings whose end the readings have passed. Records go to subscribers (the lead
-publishes them on `energy`) and into SQLite; the counter state and recent history
+bookings whose end the readings have passed. Records are published on the `records`
+topic it is given (the daemon's, which outlives this component: the journal and the
+uplink feed subscribe there) and saved in SQLite; the counter state and recent history
 survive a restart, so a gap across a restart is interpolated like any other.
 """
 
@@ -22,7 +23,6 @@ import structlog
 from drivers.modbus.codec import INT_RANGES
 from drivers.modbus.events import BusEvent, PointUpdate, Quality
 from drivers.modbus.profiles import load_profile, resolve
-from edge.bookings.model import BookingLike
 from edge.clock import Clock
 from edge.config.model import VenueConfig
 from edge.energy import store
@@ -36,6 +36,8 @@ from edge.energy.nesting import downstream, upstream_meters
 from edge.energy.windows import WindowFn, fixed_window
 from edge.field.points import PointTable
 from edge.storage import Database
+from edge.topic import Subscription, Topic
+from rules.model import Booking
 
 log = structlog.get_logger("edge.energy")
 
@@ -94,8 +96,9 @@ class EnergyService:
         clock: Clock,
         *,
         points: PointTable | None = None,
-        bookings: Callable[[], Iterable[BookingLike]] | None = None,
+        bookings: Callable[[], Iterable[Booking]] | None = None,
         window: WindowFn | None = None,
+        records: Topic[Record] | None = None,
     ) -> None:
         self._points = points
         self._cfg = cfg
@@ -128,25 +131,20 @@ class EnergyService:
         self._downstream = downstream(upstream)
         self._zone_acc: dict[tuple[str, datetime], _ZoneAcc] = {}
         self._done: dict[str, str] = {}
-        self._listeners: list[Callable[[Record], None]] = []
+        self.records: Topic[Record] = records if records is not None else Topic("energy")
         self._out_intervals: list[EnergyInterval] = []
         self._out_bookings: list[BookingEnergy] = []
 
     # ---- wiring ------------------------------------------------------------------
-    def subscribe(self, listener: Callable[[Record], None]) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+    def subscribe(self, listener: Callable[[Record], None]) -> Subscription:
+        return self.records.subscribe(listener)
 
     def _emit(self, record: Record) -> None:
         if isinstance(record, EnergyInterval):
             self._out_intervals.append(record)
         else:
             self._out_bookings.append(record)
-        for listener in list(self._listeners):
-            try:
-                listener(record)
-            except Exception:
-                log.exception("energy_listener_failed")
+        self.records.publish(record)
 
     # ---- input -------------------------------------------------------------------
     def on_event(self, event: BusEvent) -> None:
@@ -369,23 +367,23 @@ class EnergyService:
 
     async def run(self, ready: Callable[[], None]) -> None:
         await self.load()
-        unsubscribe = self._points.subscribe(self.on_event) if self._points else None
-        ready()
-        flushed = self._clock.monotonic()
-        try:
-            while True:
-                self.process()
-                if self._clock.monotonic() - flushed >= FLUSH_S:
-                    flushed = self._clock.monotonic()
-                    try:
-                        await self.flush()
-                    except Exception:
-                        log.exception("energy_flush_failed")
-                await self._clock.sleep(PROCESS_S)
-        finally:
-            if unsubscribe is not None:
-                unsubscribe()
-            await asyncio.shield(self.flush())
+        if self._points is None:
+            raise ValueError("EnergyService.run needs the point table (points=...)")
+        with self._points.subscribe(self.on_event):
+            ready()
+            flushed = self._clock.monotonic()
+            try:
+                while True:
+                    self.process()
+                    if self._clock.monotonic() - flushed >= FLUSH_S:
+                        flushed = self._clock.monotonic()
+                        try:
+                            await self.flush()
+                        except Exception:
+                            log.exception("energy_flush_failed")
+                    await self._clock.sleep(PROCESS_S)
+            finally:
+                await asyncio.shield(self.flush())
 
 
 def _iso(t: float | None) -> str | None:

@@ -10,12 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import structlog
-
 from drivers.modbus.codec import Value
 from drivers.modbus.events import BusEvent, DeviceStatus, PointUpdate, Quality
-
-log = structlog.get_logger("edge.points")
+from edge.topic import Subscription, Topic
 
 Listener = Callable[[BusEvent], None]
 
@@ -31,12 +28,11 @@ class PointTable:
     def __init__(self) -> None:
         self._points: dict[str, PointState] = {}
         self._online: dict[str, bool] = {}
-        self._listeners: list[Listener] = []
+        self.events: Topic[BusEvent] = Topic("points")
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call `listener` with every update and device status; returns an unsubscribe."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+    def subscribe(self, listener: Listener) -> Subscription:
+        """Call `listener` with every update and device status, e.g. `with table.subscribe(f):`."""
+        return self.events.subscribe(listener)
 
     def publish(self, event: BusEvent) -> None:
         if isinstance(event, PointUpdate):
@@ -44,11 +40,7 @@ class PointTable:
             self._points[key] = PointState(event.value, event.quality, event.ts)
         elif isinstance(event, DeviceStatus):
             self._online[event.device] = event.online
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:  # one faulty listener must not starve the others
-                log.exception("point_listener_failed")
+        self.events.publish(event)
 
     def get(self, ref: str) -> PointState | None:
         return self._points.get(ref)

@@ -1,11 +1,11 @@
 """MQTT uplink: durable outbox, session, commands and the published contract.
 
-The daemon needs `Uplink` (session + outbox + commands), `UplinkConfig` and the body types
-of `edge.uplink.contract` to enqueue state/events/alarms/energy.
+The daemon composes the session (`Uplink`) with the outbox store, the command processor
+and an inbound router; producers enqueue the body types of `edge.uplink.contract`.
 """
 
 from edge.uplink.commands import CommandProcessor, Guardrail, Handler
-from edge.uplink.config import UplinkConfig, decode_uplink
+from edge.uplink.config import OutboxConfig, outbox_config
 from edge.uplink.contract import (
     AckAlarm,
     AlarmBody,
@@ -27,8 +27,9 @@ from edge.uplink.contract import (
     Topics,
 )
 from edge.uplink.errors import CommandRefused, OutboxClosed, UplinkError
+from edge.uplink.inbound import InboundRouter
 from edge.uplink.outbox import Enqueued, Outbox
-from edge.uplink.session import BirthProvider, Uplink, UplinkStatus
+from edge.uplink.session import BirthProvider, Inbound, Uplink
 
 __all__ = [
     "AckAlarm",
@@ -47,9 +48,12 @@ __all__ = [
     "EventBody",
     "Guardrail",
     "Handler",
+    "Inbound",
+    "InboundRouter",
     "OpenGate",
     "Outbox",
     "OutboxClosed",
+    "OutboxConfig",
     "PointValue",
     "Rebirth",
     "Reload",
@@ -58,8 +62,6 @@ __all__ = [
     "StateBody",
     "Topics",
     "Uplink",
-    "UplinkConfig",
     "UplinkError",
-    "UplinkStatus",
-    "decode_uplink",
+    "outbox_config",
 ]

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import msgspec
 import structlog
@@ -51,6 +52,13 @@ Guardrail = Callable[[Command], None]
 """Raises CommandRefused when a command breaks the venue's limits (unknown point, range...)."""
 Responder = Callable[[CmdResBody], Awaitable[None]]
 
+
+class SignatureCheck(Protocol):
+    """Raises CommandRefused unless the command's signature is acceptable (`Verifier`)."""
+
+    def check(self, topic: str, obj: dict[str, Any], now: datetime) -> None: ...
+
+
 RESULT_RETENTION_S = 7 * 24 * 3600.0
 _decoder = msgspec.json.Decoder()
 _result_decoder = msgspec.json.Decoder(CmdResBody)
@@ -67,7 +75,7 @@ class CommandProcessor:
         respond: Responder,
         handlers: Mapping[str, Handler],
         *,
-        verifier: Verifier | None = None,
+        verifier: SignatureCheck | None = None,
         guardrail: Guardrail | None = None,
         max_payload: int = 64 * 1024,
         handler_timeout_s: float = 30.0,
@@ -81,7 +89,7 @@ class CommandProcessor:
         self._clock = clock
         self._respond = respond
         self._handlers = dict(handlers)
-        self._verifier = verifier or Verifier({}, required=False)
+        self._verifier: SignatureCheck = verifier or Verifier({}, required=False)
         self._guardrail = guardrail
         self._max_payload = max_payload
         self._timeout = handler_timeout_s

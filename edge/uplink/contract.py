@@ -26,6 +26,9 @@ Ident = Annotated[str, Meta(min_length=1, max_length=128)]
 PointRef = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]*\.[A-Za-z0-9_]+$")]
 
 TOPIC_VERSION = "v1"
+AlarmAction = Literal["raise", "ack", "return", "shelve", "clear"]
+"""raise: active; ack: acknowledged; return: back to normal, not yet acknowledged;
+shelve: hidden by an operator; clear: closed."""
 
 
 class Priority(IntEnum):
@@ -122,7 +125,7 @@ class EventBody(Struct, frozen=True, kw_only=True):
 class AlarmBody(Struct, frozen=True, kw_only=True):
     alarm_id: Ident
     """Stable key of the condition, e.g. `device_offline:hvac-1`."""
-    action: Literal["raise", "clear", "ack"]
+    action: AlarmAction
     severity: Literal["critical", "major", "minor", "warning"] = "major"
     text: str = ""
     device: str | None = None
@@ -235,7 +238,7 @@ class Event(Envelope, frozen=True, kw_only=True, tag="event"):
 
 class Alarm(Envelope, frozen=True, kw_only=True, tag="alarm"):
     alarm_id: Ident
-    action: Literal["raise", "clear", "ack"]
+    action: AlarmAction
     severity: Literal["critical", "major", "minor", "warning"] = "major"
     text: str = ""
     device: str | None = None

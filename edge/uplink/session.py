@@ -1,12 +1,17 @@
-"""The MQTT session: connect, announce, drain the outbox, receive commands and bookings.
+"""The MQTT session: connect, announce, drain the outbox, hand inbound messages on.
 
-`Uplink` is an async context manager. Entering opens the outbox and starts one named task,
+Transport only. The outbox is a store it is given (what the daemon queued while no
+session ran is still there); inbound payloads go to the `Inbound` it is given (the
+daemon's command processor and booking sync), so the transport decides nothing.
+
+`Uplink` is an async context manager. Entering starts one named task,
 `uplink.connection`, that connects forever: jittered exponential backoff capped at
-`backoff_cap_s`, and a slow retry (`auth_retry_s`) plus an alarm when the broker refuses our
-credentials. On every connect: bump the persisted `session`, subscribe, publish `status`
-online (retained; the Last Will says offline with the same session), publish `birth`, then
-drain the outbox at QoS 1 with a bounded in-flight window. A message leaves the outbox only
-after its PUBACK; after a reconnect, unacknowledged messages go again with the same msg_id.
+`backoff_cap_s`, and a slow retry (`auth_retry_s`) when the broker refuses our
+credentials (reported in `LinkState.auth_failure`, which raises an alarm). On every
+connect: bump the persisted `session`, subscribe, publish `status` online (retained; the
+Last Will says offline with the same session), publish `birth`, then drain the outbox at
+QoS 1 with a bounded in-flight window. A message leaves the outbox only after its PUBACK;
+after a reconnect, unacknowledged messages go again with the same msg_id.
 """
 
 from __future__ import annotations
@@ -15,10 +20,8 @@ import asyncio
 import random
 import ssl
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 import aiomqtt
 import msgspec
@@ -27,46 +30,35 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.clock import Clock
+from edge.config.model import Uplink as UplinkSettings
 from edge.storage import Database, kv
+from edge.tasks import cancel_and_wait
 from edge.uplink.backoff import Backoff
-from edge.uplink.commands import CommandProcessor, Guardrail, Handler
-from edge.uplink.config import UplinkConfig
-from edge.uplink.contract import (
-    AlarmBody,
-    Birth,
-    BirthBody,
-    CmdResBody,
-    Command,
-    QueuedBody,
-    Status,
-    Topics,
-)
-from edge.uplink.outbox import NOT_LIVE, Enqueued, Outbox, Row
-from edge.uplink.signing import Verifier
+from edge.uplink.contract import Birth, BirthBody, Status, Topics
+from edge.uplink.link import LinkState
+from edge.uplink.outbox import NOT_LIVE, Outbox, Row
 
 log = structlog.get_logger("edge.uplink")
 
 BirthProvider = Callable[[], Awaitable[BirthBody]]
 """Returns the full inventory (zones, devices, points with current values) for `birth`."""
-InboundHandler = Callable[[bytes], Awaitable[None]]
-"""Handles one inbound payload on a subscribed topic; must not raise for bad input."""
+
+
+class Inbound(Protocol):
+    """Where inbound messages go: the topics to subscribe (relative to the gateway's
+    root, e.g. `cmd/+`, `bookings`) and a delivery (full and relative topic, payload)
+    that must not raise for bad input.
+    `deliver` may wait (back-pressure on the receive loop) but must not run a command
+    to its end: that outlives the session."""
+
+    @property
+    def subscriptions(self) -> Sequence[str]: ...
+
+    async def deliver(self, full_topic: str, topic: str, payload: bytes) -> None: ...
+
 
 PUBLISH_TIMEOUT_S = 60.0
-INBOUND_CONCURRENCY = 16
 _AUTH_CODES = {4, 5, 134, 135, 138}  # 3.1.1 bad credentials / not authorised; 5.0 equivalents
-
-
-@dataclass(frozen=True)
-class UplinkStatus:
-    """What `edgectl status` shows about the uplink."""
-
-    connected: bool
-    session: int
-    outbox_depth: int
-    oldest_age_s: float | None
-    last_error: str | None
-    reconnects: int
-    broker: str
 
 
 def _is_auth_failure(exc: BaseException) -> bool:
@@ -82,84 +74,41 @@ def _first_leaf(exc: BaseException) -> BaseException:
 
 
 class Uplink:
-    """The uplink: `async with Uplink(...) as up:` then `up.put_nowait(EventBody(...))`."""
+    """The session: `async with Uplink(settings, ..., outbox=..., inbound=...) as up:`."""
 
     def __init__(
         self,
-        config: UplinkConfig,
+        settings: UplinkSettings,
         *,
         site: str,
         gateway: str,
         db: Database,
         clock: Clock,
+        outbox: Outbox,
+        inbound: Inbound,
         birth: BirthProvider,
-        handlers: Mapping[str, Handler] | None = None,
-        guardrail: Guardrail | None = None,
-        on_auth_failure: Callable[[str], None] | None = None,
-        software: str = "",
+        link: LinkState | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.config = config
+        self.config = settings
         self.topics = Topics(site, gateway)
-        self._client_id = config.client_id or f"edge-{site}-{gateway}"
+        self._client_id = settings.client_id or f"edge-{site}-{gateway}"
         self._db = db
         self._clock = clock
+        self.outbox = outbox
+        self._inbound = inbound
         self._birth = birth
-        self._on_auth_failure = on_auth_failure
-        self._backoff = Backoff(config.backoff_initial_s, config.backoff_cap_s, rng)
+        self.link = link if link is not None else LinkState()
+        self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_cap_s, rng)
         self._rng = rng or random.Random()
-        self.outbox = Outbox(db, clock, config.outbox)
-        self.commands = CommandProcessor(
-            db,
-            clock,
-            self._respond,
-            {"rebirth": self._rebirth_handler, **(handlers or {})},
-            verifier=Verifier(
-                config.signing.keys, config.signing.required, config.signing.not_after
-            ),
-            guardrail=guardrail,
-            max_payload=config.max_payload,
-        )
-        self._inbound: dict[str, InboundHandler] = {}
         self._encoder = msgspec.json.Encoder()
         self._client: aiomqtt.Client | None = None
         self._session = 0
         self._will: bytes = b""
-        self._last_error: str | None = None
-        self._reconnects = 0
-        self._auth_alarm = False
         self._tg: asyncio.TaskGroup | None = None
         self._main: asyncio.Task[None] | None = None
-        self._inbound_slots = asyncio.Semaphore(INBOUND_CONCURRENCY)
         self.connected_event = asyncio.Event()
         """Set while connected (after status and birth went out); for tests and the daemon."""
-
-    # ------------------------------------------------------------------ wiring
-
-    def on_message(self, subtopic: str, handler: InboundHandler) -> None:
-        """Subscribe `handler` to `{root}{subtopic}` (e.g. `bookings`); call before entering."""
-        if subtopic.startswith("cmd/"):
-            raise ValueError("cmd/ topics are handled by the command processor")
-        self._inbound[subtopic] = handler
-
-    def put_nowait(self, body: QueuedBody, ts: datetime | None = None) -> Enqueued:
-        """Queue a state/event/alarm/energy/cmd_res body; durable within a few ms."""
-        return self.outbox.put_nowait(body, ts)
-
-    async def put(self, body: QueuedBody, ts: datetime | None = None) -> Enqueued:
-        """Queue a body and return once it is on disk."""
-        return await self.outbox.put(body, ts)
-
-    async def status(self) -> UplinkStatus:
-        return UplinkStatus(
-            connected=self._client is not None and self.connected_event.is_set(),
-            session=self._session,
-            outbox_depth=self.outbox.depth,
-            oldest_age_s=await self.outbox.oldest_age_s(),
-            last_error=self._last_error,
-            reconnects=self._reconnects,
-            broker=f"{self.config.host}:{self.config.port}",
-        )
 
     @property
     def session(self) -> int:
@@ -169,8 +118,8 @@ class Uplink:
 
     async def __aenter__(self) -> Uplink:
         await self._db.migrate(kv.SCHEMA)
-        await self.commands.start()
-        await self.outbox.__aenter__()
+        self.link.running = True
+        self.link.broker = f"{self.config.host}:{self.config.port}"
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         self._main = self._tg.create_task(self._connect_forever(), name="uplink.connection")
@@ -186,11 +135,12 @@ class Uplink:
                     await client.publish(self.topics.up("status"), self._will, qos=1, retain=True)
             except (aiomqtt.MqttError, TimeoutError) as err:
                 log.warning("offline_status_not_sent", error=str(err))
-        self._main.cancel()
         try:
+            await cancel_and_wait(self._main)
             await self._tg.__aexit__(None, None, None)
         finally:
-            await self.outbox.__aexit__(None, None, None)
+            self.link.running = False
+            self.link.connected = False
 
     # ------------------------------------------------------------------ connection
 
@@ -203,11 +153,11 @@ class Uplink:
     def _make_client(self, will: bytes) -> aiomqtt.Client:
         cfg = self.config
         tls_params = None
-        if cfg.tls is not None:
+        if cfg.uses_tls:
             tls_params = aiomqtt.TLSParameters(
-                ca_certs=cfg.tls.ca,
-                certfile=cfg.tls.cert,
-                keyfile=cfg.tls.key,
+                ca_certs=cfg.ca_file,
+                certfile=cfg.cert_file,
+                keyfile=cfg.key_file,
                 cert_reqs=ssl.CERT_REQUIRED,
             )
         v5 = cfg.protocol == 5
@@ -222,12 +172,12 @@ class Uplink:
             keepalive=cfg.keepalive,
             will=aiomqtt.Will(self.topics.up("status"), will, qos=1, retain=True),
             tls_params=tls_params,
-            tls_insecure=cfg.tls.insecure if cfg.tls is not None else None,
-            max_inflight_messages=cfg.outbox.inflight,
+            tls_insecure=cfg.tls_insecure if cfg.uses_tls else None,
+            max_inflight_messages=cfg.inflight,
             timeout=cfg.connect_timeout_s,  # CONNACK and SUBACK; publishes pass their own
         )
         # The in-flight window is ours to bound; aiomqtt would warn above 10 pending publishes.
-        client.pending_calls_threshold = cfg.outbox.inflight + 10
+        client.pending_calls_threshold = cfg.inflight + 10
         return client
 
     async def _new_session(self) -> tuple[int, bytes, bytes]:
@@ -255,19 +205,21 @@ class Uplink:
         try:
             client = self._make_client(will)
         except OSError as exc:  # e.g. unreadable password file or certificate
-            self._last_error = f"cannot prepare the connection: {exc}"
+            self.link.last_error = f"cannot prepare the connection: {exc}"
             log.error("uplink_config_error", error=str(exc))
             return self.config.auth_retry_s
         error: BaseException | None = None
         try:
             async with client:
                 self._session, self._will, self._client = session, will, client
-                self._reconnects += 1
+                self.link.session = session
+                self.link.reconnects += 1
                 self._backoff.reset()
                 await self._announce(client, session, online)
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._receive(client), name="uplink.receive")
                     tg.create_task(self._drain(client, session), name="uplink.drain")
+                    tg.create_task(self._rebirths(client, session), name="uplink.rebirth")
         except* aiomqtt.MqttError as group:
             error = _first_leaf(group)
         except* Exception as group:  # a bug or a failing birth provider: log, retry later
@@ -276,42 +228,29 @@ class Uplink:
         finally:
             self._client = None
             self.connected_event.clear()
+            self.link.connected = False
             self.outbox.live_session = NOT_LIVE
         if error is None:  # pragma: no cover - the tasks above only end by an error
             return self._backoff.next()
-        self._last_error = str(error) or type(error).__name__
+        last = self.link.last_error = str(error) or type(error).__name__
         if _is_auth_failure(error):
-            self._raise_auth_alarm(self._last_error)
+            log.error("uplink_auth_failed", reason=last, retry_s=self.config.auth_retry_s)
+            self.link.auth_failure = last
             return self.config.auth_retry_s * (0.9 + 0.2 * self._rng.random())
-        log.warning("uplink_disconnected", error=self._last_error, session=session)
+        log.warning("uplink_disconnected", error=last, session=session)
         return self._backoff.next()
 
-    def _raise_auth_alarm(self, reason: str) -> None:
-        log.error("uplink_auth_failed", reason=reason, retry_s=self.config.auth_retry_s)
-        if self._on_auth_failure is not None:
-            self._on_auth_failure(reason)
-        if not self._auth_alarm:
-            self._auth_alarm = True
-            self.outbox.put_nowait(
-                AlarmBody(
-                    alarm_id="uplink_auth",
-                    action="raise",
-                    severity="major",
-                    text=f"broker refused the gateway's credentials: {reason}",
-                )
-            )
-
     async def _announce(self, client: aiomqtt.Client, session: int, online: bytes) -> None:
-        subs = [(self.topics.cmd_filter, 1)] + [(self.topics.root + t, 1) for t in self._inbound]
-        await client.subscribe(subs)
+        subs = [(self.topics.root + t, 1) for t in self._inbound.subscriptions]
+        if subs:
+            await client.subscribe(subs)
         await client.publish(self.topics.up("status"), online, qos=1, retain=True)
         await self._publish_birth(client, session)
         self.outbox.live_session = session
         self.outbox.rewind()
         self.connected_event.set()
-        if self._auth_alarm:
-            self._auth_alarm = False
-            self.outbox.put_nowait(AlarmBody(alarm_id="uplink_auth", action="clear"))
+        self.link.connected = True
+        self.link.auth_failure = None
         log.info("uplink_connected", session=session, depth=self.outbox.depth)
 
     async def _publish_birth(self, client: aiomqtt.Client, session: int) -> None:
@@ -330,7 +269,7 @@ class Uplink:
         await client.publish(self.topics.up("birth"), self._encoder.encode(birth), qos=1)
 
     async def _drain(self, client: aiomqtt.Client, session: int) -> None:
-        window = asyncio.Semaphore(self.config.outbox.inflight)
+        window = asyncio.Semaphore(self.config.inflight)
         async with asyncio.TaskGroup() as tg:
             while True:
                 row = await self.outbox.next()
@@ -351,7 +290,6 @@ class Uplink:
     # ------------------------------------------------------------------ inbound
 
     async def _receive(self, client: aiomqtt.Client) -> None:
-        assert self._tg is not None
         async for message in client.messages:
             payload = message.payload
             data = (
@@ -361,41 +299,23 @@ class Uplink:
                 if isinstance(payload, bytearray)
                 else str(payload if payload is not None else "").encode()
             )
-            await self._inbound_slots.acquire()
-            # Handlers run in the uplink's task group: a dropped link must not cancel a gate.
-            self._tg.create_task(self._dispatch(message.topic.value, data), name="uplink.inbound")
-
-    async def _dispatch(self, topic: str, payload: bytes) -> None:
-        try:
+            topic = message.topic.value
             rel = self.topics.relative(topic)
             if rel is None:
                 log.warning("inbound_outside_root", topic=topic)
-            elif rel.startswith("cmd/"):
-                await self.commands.handle(topic, rel[4:], payload)
-            elif rel in self._inbound:
-                await self._inbound[rel](payload)
-            else:
-                log.warning("inbound_unknown_topic", topic=topic)
-        except Exception as exc:  # bad input must never take the uplink down
-            log.error("inbound_handler_failed", topic=topic, error=repr(exc))
-        finally:
-            self._inbound_slots.release()
+                continue
+            try:
+                await self._inbound.deliver(topic, rel, data)
+            except Exception as exc:  # bad input must never take the session down
+                log.error("inbound_delivery_failed", topic=topic, error=repr(exc))
 
-    async def _respond(self, result: CmdResBody) -> None:
-        await self.outbox.put(result)
-
-    async def _rebirth_handler(self, cmd: Command) -> dict[str, Any] | None:
-        client = self._client
-        if client is None:
-            return {"sent": False, "note": "not connected: birth follows on connect"}
-        await self._publish_birth(client, self._session)
-        return {"sent": True, "session": self._session}
-
-    async def rebirth(self) -> None:
-        """Publish a fresh birth now (e.g. after a config reload), when connected."""
-        client = self._client
-        if client is not None:
-            await self._publish_birth(client, self._session)
+    async def _rebirths(self, client: aiomqtt.Client, session: int) -> None:
+        wanted = self.link.rebirth_wanted
+        wanted.clear()  # the connect has just published one
+        while True:
+            await wanted.wait()
+            wanted.clear()
+            await self._publish_birth(client, session)
 
 
-__all__ = ["BirthProvider", "InboundHandler", "Uplink", "UplinkStatus"]
+__all__ = ["BirthProvider", "Inbound", "Uplink"]

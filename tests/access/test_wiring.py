@@ -12,10 +12,11 @@ from edge.access.booking_index import BookingIndex
 from edge.access.context import Direction
 from edge.access.credentials import MemberCredential, PlateCredential
 from edge.access.from_config import readers, site_access, with_descendants
-from edge.bookings import Booking, BookingStore
+from edge.bookings import BookingStore
 from edge.config.load import load
 from edge.config.model import AccessKey
 from edge.storage import Database
+from rules.model import Booking
 from tests.access.helpers import END, KEY, KID, NOW, START, mint
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "minimal.toml"
@@ -59,7 +60,8 @@ async def test_decisions_follow_the_booking_store(tmp_path: Path) -> None:
             booking_id="b-1", zone="court-1", start=START, end=END, member="m-42", plate="ab 12 cd"
         )
         await bookings.replace_all(1, [b])
-        index = BookingIndex.attach(bookings, cfg.site.id)
+        index = BookingIndex(cfg.site.id, bookings.snapshot())
+        bookings.changes.subscribe(lambda change: index.rebuild(change.bookings))
         store = AccessStore(db, site_access(cfg), lambda conn: index)
         token = QrCredential(mint(site="demo-min", zones=("court-1",), entries=0))
         assert (await store.decide(token, "entrance", NOW)).reason is Reason.GRANTED

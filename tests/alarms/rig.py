@@ -13,7 +13,14 @@ from drivers.modbus.bus import Bus
 from drivers.modbus.codec import Value
 from drivers.modbus.links import DeviceConfig, TcpLink
 from drivers.modbus.profiles import load_profile
-from edge.alarms import AlarmEvent, AlarmsConfig, AlarmService, ClassOverride
+from edge.alarms import (
+    AlarmEngine,
+    AlarmEvent,
+    AlarmsConfig,
+    AlarmService,
+    ClassOverride,
+    configure_engine,
+)
 from edge.alarms.classes import builtin_classes
 from edge.clock import SystemClock
 from edge.config.model import Device, ModbusTcpBus, Site, VenueConfig, Zone
@@ -109,6 +116,14 @@ async def until(cond: Callable[[], bool], timeout_s: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def open_engine(db: Database, cfg: AlarmsConfig) -> AlarmEngine:
+    """The engine store as the daemon opens it."""
+    engine = AlarmEngine(db, SystemClock(), {})
+    configure_engine(engine, cfg)
+    await engine.load()
+    return engine
+
+
 @asynccontextmanager
 async def alarm_rig(tmp_path: Path, cfg: AlarmsConfig | None = None) -> AsyncIterator[AlarmRig]:
     banks = {d: RegisterBank() for d in DEVICES}
@@ -122,8 +137,9 @@ async def alarm_rig(tmp_path: Path, cfg: AlarmsConfig | None = None) -> AsyncIte
     points = PointTable()
     db = Database.open(tmp_path / "edge.db")
     src = Sources()
+    engine = await open_engine(db, cfg or quick_config())
     service = AlarmService(
-        venue(), cfg or quick_config(), db, clock, points,
+        venue(), cfg or quick_config(), engine, clock, points,
         bookings=lambda: src.bookings,
         zone_wanted=lambda zone, t: zone in src.wanted,
         counters=lambda: src.counters,
@@ -131,17 +147,21 @@ async def alarm_rig(tmp_path: Path, cfg: AlarmsConfig | None = None) -> AsyncIte
         clock_synced=lambda: src.synced,
     )  # fmt: skip
     events: list[AlarmEvent] = []
-    service.subscribe(events.append)
+    engine.subscribe(events.append)
     async with serve_tcp(list(units.values())) as server:
         link = TcpLink("127.0.0.1", server.port)
         async with Bus(link, configs, clock=clock, on_event=points.publish):
             ready = asyncio.Event()
-            task = asyncio.create_task(service.run(ready.set))
+            tasks = [
+                asyncio.create_task(service.run(ready.set)),
+                asyncio.create_task(engine.serve()),
+            ]
             await asyncio.wait_for(ready.wait(), 10)
             await until(lambda: points.get("m-c1.import_kwh") is not None)
             try:
                 yield AlarmRig(banks, units, service, src, events)
             finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
     db.close()

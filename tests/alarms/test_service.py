@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-from edge.alarms import AlarmsConfig, AlarmService, ClassOverride
+from edge.alarms import AlarmsConfig, AlarmService, ClassOverride, report_database_open
 from edge.clock import SystemClock
 from edge.field.points import PointTable
 from edge.storage import Database
 
-from .rig import venue
+from .rig import open_engine, venue
 
 
 async def test_database_recovered_at_start_raises_storage_error(tmp_path: Path) -> None:
@@ -19,15 +18,11 @@ async def test_database_recovered_at_start_raises_storage_error(tmp_path: Path) 
     path.write_bytes(b"this is not an sqlite file at all" * 200)
     db = Database.open(path)
     assert db.report.recovered_from is not None
-    svc = AlarmService(venue(), AlarmsConfig(), db, SystemClock(), PointTable())
-    ready = asyncio.Event()
-    task = asyncio.create_task(svc.run(ready.set))
-    await asyncio.wait_for(ready.wait(), 5)
-    rec = svc.engine.get("storage_error:database")
+    engine = await open_engine(db, AlarmsConfig())
+    report_database_open(engine, db.report)
+    rec = engine.get("storage_error:database")
     assert rec is not None and rec.state.value == "returned"
     assert "moved aside" in rec.message
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
     db.close()
 
 
@@ -35,8 +30,8 @@ async def test_disabled_class_is_silent(tmp_path: Path) -> None:
     """A class disabled in `[alarms.classes]` is never raised, and reporting it is no error."""
     db = Database.open(tmp_path / "edge.db")
     cfg = AlarmsConfig(classes={"storage_error": ClassOverride(enabled=False)})
-    svc = AlarmService(venue(), cfg, db, SystemClock(), PointTable())
-    await svc.engine.load()
+    engine = await open_engine(db, cfg)
+    svc = AlarmService(venue(), cfg, engine, SystemClock(), PointTable())
     svc.storage_error("disk full")
     assert svc.engine.open_alarms() == []
     db.close()

@@ -16,8 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from edge.automation.reconciler import Cause
 from edge.clock import SimClock
 from edge.daemon import Daemon
+from edge.gates import pulse_gate
 from sim.broker import MosquittoBroker
 from sim.venue import SimVenue
 from tests.simday import daemon_on, devices_toml, quiet, site_header
@@ -86,9 +88,10 @@ def venue_toml(state: Path, run: Path) -> str:
 
 class Day:
     def __init__(self, venue: SimVenue, clock: SimClock, daemon: Daemon) -> None:
-        assert daemon.runtime is not None and daemon.runtime.alarms is not None
+        assert daemon.stores is not None
         self.venue, self.clock, self.daemon = venue, clock, daemon
-        self.alarms = daemon.runtime.alarms
+        self.stores = daemon.stores
+        self.alarms = daemon.stores.alarms
         self.seen: list[tuple[str, str, str]] = []
         self.alarms.subscribe(
             lambda ev: self.seen.append(
@@ -97,7 +100,7 @@ class Day:
         )
 
     def state(self, alarm_id: str) -> str | None:
-        rec = self.alarms.engine.get(alarm_id)
+        rec = self.alarms.get(alarm_id)
         return None if rec is None else rec.state.value
 
     async def step(self, seconds: float = 5.0) -> None:
@@ -130,8 +133,8 @@ async def test_every_field_detector_through_simulated_faults(tmp_path: Path) -> 
     ):
         day = Day(venue, clock, daemon)
         await quiet(daemon)
-        assert daemon.runtime is not None and daemon.runtime.gates is not None
-        gates = daemon.runtime.gates
+        assert daemon.stores is not None
+        relays = daemon.venue.get().relays
 
         # A sensor stops answering.
         await venue.fault("offline", "env-a")
@@ -144,10 +147,11 @@ async def test_every_field_detector_through_simulated_faults(tmp_path: Path) -> 
         await day.until_state("door_forced:gate-1", "active", at(12, 45))
         await venue.fault("door_forced", "gate-1", on=False)
         await day.until_state("door_forced:gate-1", "returned", at(12, 50))
-        day.alarms.engine.ack("door_forced:gate-1", "technician")
+        day.alarms.ack("door_forced:gate-1", "technician")
         assert day.state("door_forced:gate-1") == "cleared"
         await venue.fault("door_held", "gate-1")
-        assert await gates.open_gate("court-door", by="test")
+        cause = Cause("technician", "court-door", actor="technician:test")
+        assert await pulse_gate(daemon.stores.outputs, relays, "court-door", cause)
         await day.until_state("door_held_open:gate-1", "active", at(13, 0))
         await venue.fault("door_held", "gate-1", on=False)
         await day.until_state("door_held_open:gate-1", "cleared", at(13, 5))
@@ -161,7 +165,7 @@ async def test_every_field_detector_through_simulated_faults(tmp_path: Path) -> 
         # The court lights come on for the booking: one switch cycle is the limit here,
         # and the technician's reset after service clears it.
         await day.until_state("maintenance_due:lights-c1.ch1_on", "active", at(14, 0))
-        daemon.runtime.counters.reset("lights-c1.ch1_on")  # type: ignore[union-attr]
+        daemon.stores.counters.reset("lights-c1.ch1_on")
         await day.until_state("maintenance_due:lights-c1.ch1_on", "cleared", at(14, 1))
 
         # A lamp fails during the booking.
@@ -169,7 +173,7 @@ async def test_every_field_detector_through_simulated_faults(tmp_path: Path) -> 
         await day.until_state("lamp_failure:lights-c1.ch1", "active", at(14, 5))
         await venue.fault("lamp_failure", "lights-c1", channel=1, on=False)
         await day.until_state("lamp_failure:lights-c1.ch1", "returned", at(14, 10))
-        day.alarms.engine.ack("lamp_failure:lights-c1.ch1", "technician")
+        day.alarms.ack("lamp_failure:lights-c1.ch1", "technician")
 
         # The hall was hot before the air handler caught up (weather, not a fault): that
         # alarm has cleared. Then the air handler fails and the hall drifts away from its
@@ -215,13 +219,12 @@ async def test_outbox_high_when_the_simulated_broker_stops(
         daemon_on(venue, clock, BOOKINGS) as daemon,
     ):  # fmt: skip
         day = Day(venue, clock, daemon)
-        assert daemon.runtime is not None
-        rt = daemon.runtime
-        await day.until("uplink connected", lambda: rt.outbox_fill()[1] == 100, at(12, 35))
+        stores = day.stores
+        await day.until("uplink connected", lambda: stores.link.connected, at(12, 35))
         await venue.fault("broker_stop")
         await day.until_state("outbox_high:uplink", "active", at(14, 30))
-        depth, bound = rt.outbox_fill()
-        assert depth >= 0.8 * bound
+        bound = daemon.venue.get().config.uplink.outbox_max_messages
+        assert bound == 100 and stores.outbox.depth >= 0.8 * bound
         await venue.fault("broker_start")
         await day.until_state("outbox_high:uplink", "cleared", at(15, 0))
     print("outbox transitions:", [s for s in day.seen if s[0].startswith("outbox")])

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from drivers.modbus.bus import Bus
 from drivers.modbus.links import DeviceConfig, TcpLink
 from drivers.modbus.profiles import load_profile
-from edge.automation.emergency import EmergencyWatcher
+from edge.automation.emergency import EmergencyState, EmergencyWatcher, panel_in_alarm, reset
 from edge.automation.reconciler import Reconciler
 from edge.clock import SystemClock
 from edge.field.points import PointTable
+from edge.storage import Database
 from rules.model import AlarmInput, EmergencyPolicy, GateSpec, LightSpec, Site, ZoneSpec
 from sim.modbus import RegisterBank, SimUnit, serve_tcp
 
@@ -29,9 +32,20 @@ class EmergencyRig:
     gates: list[RegisterBank]
     points: PointTable
     reconciler: Reconciler
-    watcher: EmergencyWatcher
+    state: EmergencyState
+    site: Site
     light_outputs: list[str]
     gate_outputs: list[str]
+
+    @property
+    def active(self) -> bool:
+        return self.state.active
+
+    def panel_in_alarm(self) -> bool:
+        return panel_in_alarm(self.site.emergency.alarms, self.points)
+
+    def reset(self, by: str) -> None:
+        reset(self.state, self.site.emergency.alarms, self.points, by)
 
     def all_commanded(self) -> bool:
         return all(b.get_coils(0, CHANNELS) == [True] * CHANNELS for b in self.lights) and all(
@@ -88,7 +102,11 @@ async def emergency_rig(panel_poll_s: float = 0.1) -> AsyncIterator[EmergencyRig
     )
     clock = SystemClock()
     points = PointTable()
+    state_dir = tempfile.TemporaryDirectory(prefix="emergency-rig-")
+    db = Database.open(Path(state_dir.name) / "edged.db")
     async with AsyncExitStack() as stack:
+        stack.callback(state_dir.cleanup)
+        stack.callback(db.close)
         server = await stack.enter_async_context(serve_tcp(units))
         # Two connections: the panel's polls never queue behind the output writes.
         link = TcpLink("127.0.0.1", server.port, concurrency=2)
@@ -96,11 +114,17 @@ async def emergency_rig(panel_poll_s: float = 0.1) -> AsyncIterator[EmergencyRig
             Bus(link, devices, clock=clock, on_event=points.publish)
         )
         reconciler = Reconciler(clock, points, bus.write)
-        watcher = EmergencyWatcher(site, clock, points, reconciler)
-        task = asyncio.create_task(reconciler.run(lambda: None))
+        state = await EmergencyState.open(db, clock)
+        watcher = EmergencyWatcher(site, points, reconciler, state)
+        tasks = [
+            asyncio.create_task(reconciler.run(lambda: None)),
+            asyncio.create_task(watcher.run(lambda: None)),
+        ]
         try:
             yield EmergencyRig(
-                panel, lights, gates, points, reconciler, watcher, light_outputs, gate_outputs
+                panel, lights, gates, points, reconciler, state, site, light_outputs, gate_outputs
             )
         finally:
-            task.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from drivers.modbus.profiles import load_profile
-from edge.bookings.model import Booking
 from edge.bookings.store import BookingStore
 from edge.storage import Database
+from rules.model import Booking
 from sim.modbus import RegisterBank, SimUnit, serve_tcp
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -112,19 +112,10 @@ async def test_a_day_of_bookings(tmp_path: Path) -> None:
         SimVenue.from_config(src, clock, workdir=tmp_path / "sim") as venue,
         daemon_on(venue, clock, BOOKINGS) as daemon,
     ):
-        assert daemon.runtime is not None and daemon.runtime.reconciler is not None
-        rec = daemon.runtime.reconciler
-        original = rec._on_write
-
-        def observe(w: WriteRecord) -> None:
-            writes.append(w)
-            if original is not None:
-                original(w)
-
-        rec._on_write = observe
+        assert daemon.stores is not None
+        daemon.stores.outputs.writes.subscribe(writes.append)
         await quiet(daemon)
-        automation = daemon.runtime.automation
-        assert automation is not None
+        automation = daemon.stores.automation
         end = at(22, 0)
         while clock.now() < end:
             # Land exactly on the next instant the rules announced (or 30 s on), so that a

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from edge.automation.emergency import ResetRefused
-from edge.automation.reconciler import Want
+from edge.automation.reconciler import Cause, Want
 from tests.automation.rigs import emergency_rig, until
 
 
@@ -15,17 +15,20 @@ async def test_fire_alarm_commands_everything_and_holds() -> None:
     """Alarm -> all lights full and gates open; reset refused while the panel is in alarm."""
     async with emergency_rig() as rig:
         rig.reconciler.set_wanted(
-            {o: Want(False, "default") for o in rig.light_outputs + rig.gate_outputs}
+            {
+                o: Want(False, "default", Cause("default"))
+                for o in rig.light_outputs + rig.gate_outputs
+            }
         )
         await until(lambda: all(rig.points.get(o) is not None for o in rig.light_outputs))
         rig.panel.set_discrete(0, [True])
         await until(rig.all_commanded)
-        assert rig.watcher.active
+        assert rig.active
         with pytest.raises(ResetRefused, match="clear it at the panel"):
-            rig.watcher.reset("tech")
+            rig.reset("tech")
         rig.panel.set_discrete(0, [False])  # the panel clears: the latch still holds
         await asyncio.sleep(0.5)
-        assert rig.watcher.active and rig.all_commanded()
-        await until(lambda: not rig.watcher.panel_in_alarm())
-        rig.watcher.reset("tech")
+        assert rig.active and rig.all_commanded()
+        await until(lambda: not rig.panel_in_alarm())
+        rig.reset("tech")
         await until(rig.all_released)

@@ -8,15 +8,18 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from drivers.modbus.events import PointUpdate, Quality
+from edge.automation.emergency import EmergencyState
 from edge.automation.engine import Automation
+from edge.automation.overrides import OverrideStore
 from edge.automation.reconciler import Reconciler
-from edge.bookings.model import Booking
+from edge.automation.state import AutomationState
 from edge.bookings.store import BookingStore
 from edge.clock import SimClock
 from edge.field.points import PointTable
 from edge.liveness import Liveness
 from edge.storage import Database
-from rules.model import HvacSpec, Site, ZoneSpec
+from edge.topic import Topic
+from rules.model import Booking, HvacSpec, Site, ZoneSpec
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 7, 15, 17, 35, tzinfo=TZ)
@@ -46,7 +49,12 @@ async def test_new_booking_uses_zone_temperature_at_once(tmp_path: Path) -> None
         ),
     )
     reconciler = Reconciler(clock, points, never_written)  # type: ignore[arg-type]
-    automation = Automation(site, clock, points, reconciler, store, db, Liveness(clock))
+    state = await AutomationState.open(db)
+    automation = Automation(
+        site, {}, clock, points, reconciler, store,
+        await OverrideStore.open(db, clock), state, await EmergencyState.open(db, clock),
+        Topic("access"), Liveness(clock),
+    )  # fmt: skip
     task = asyncio.create_task(automation.run(lambda: None))
     for _ in range(50):
         await asyncio.sleep(0.01)
@@ -66,11 +74,11 @@ async def test_new_booking_uses_zone_temperature_at_once(tmp_path: Path) -> None
         await asyncio.sleep(0.01)
     want = reconciler.effective("ahu.on")
     assert want is not None and want.value is True and want.level == "booking"
-    assert automation.last is not None and automation.last.prestarts
-    lead = automation.last.prestarts[0].lead_s
+    assert state.last is not None and state.last.prestarts
+    lead = state.last.prestarts[0].lead_s
     assert timedelta(seconds=lead) == timedelta(minutes=108)  # 5.4 K at the default 3 K/h
     # The plan says 17:12, but the HVAC began when edged heard of the booking: the energy
     # window starts then.
-    assert automation.prestart_of("hall", T0.replace(hour=19, minute=0)) == T0
+    assert state.prestart_of("hall", T0.replace(hour=19, minute=0)) == T0
     task.cancel()
     db.close()

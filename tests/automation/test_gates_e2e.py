@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -16,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from edge.access.passes import PassFields, issue_pass
-from edge.bookings.model import Booking
 from edge.bookings.store import BookingStore
 from edge.storage import Database
+from rules.model import Booking
 from sim.modbus import RegisterBank, SimUnit, serve_tcp
 from sim.readers import ReaderLine
 
@@ -103,10 +104,20 @@ async def until(cond: object, timeout_s: float = 15.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def answers(run: Path) -> bool:
+    out = subprocess.run(
+        [sys.executable, "-m", "edge.cli.main", "--runtime-dir", str(run), "ping"],
+        env=ENV,
+        capture_output=True,
+        timeout=30,
+    )
+    return out.returncode == 0
+
+
 async def wait_started(run: Path, proc: subprocess.Popen[bytes]) -> None:
-    await until(lambda: (run / "edged.sock").exists() or proc.poll() is not None, 30)
+    """Until this edged answers (a socket left by a killed one is not enough)."""
+    await until(lambda: proc.poll() is not None or answers(run), 30)
     assert proc.poll() is None
-    await asyncio.sleep(0.5)
 
 
 async def test_pass_opens_gate_and_replay_refused_after_restart(tmp_path: Path) -> None:
@@ -200,8 +211,12 @@ async def test_pass_opens_gate_and_replay_refused_after_restart(tmp_path: Path) 
                 opened = await asyncio.to_thread(edgectl, run, "gate", "open", "main")
                 assert isinstance(opened, dict) and opened["opened"] is True
                 await until(lambda: gate.get_coils(0, 1) == [True])
-                actions = edgectl(run, "journal", "--kind", "action")
+                actions = edgectl(run, "journal", "--kind", "operation")
                 assert isinstance(actions, list) and actions[0]["subject"] == "main"
+                # Who opened it comes from the socket's peer, not from the request.
+                assert actions[0]["actor_kind"] == "technician"
+                assert actions[0]["actor"] == pwd.getpwuid(os.getuid()).pw_name
+                assert actions[0]["body"]["op"] == "open_gate" and actions[0]["body"]["ok"]
             finally:
                 proc.send_signal(signal.SIGTERM)
                 await asyncio.to_thread(proc.wait, 10)

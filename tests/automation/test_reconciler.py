@@ -11,7 +11,7 @@ import pytest
 from drivers.modbus.bus import Bus
 from drivers.modbus.links import DeviceConfig, TcpLink
 from drivers.modbus.profiles import load_profile
-from edge.automation.reconciler import Reconciler, Want
+from edge.automation.reconciler import Cause, Reconciler, Want
 from edge.clock import SystemClock
 from edge.field.points import PointTable
 from sim.modbus import RegisterBank, SimUnit, serve_tcp
@@ -64,10 +64,10 @@ async def rig() -> AsyncIterator[Rig]:
 async def test_writes_once_and_holds(rig: Rig) -> None:
     """A wanted value different from the read-back is written once and then left alone."""
     await until(lambda: rig.points.get("lights-a.ch3_on") is not None)
-    rig.rec.set_wanted({"lights-a.ch3_on": Want(True, "booking", "b-1")})
+    rig.rec.set_wanted({"lights-a.ch3_on": Want(True, "booking", Cause("booking", "b-1"))})
     await until(lambda: rig.bank.get_coils(2, 1) == [True])
     await asyncio.sleep(0.5)  # several poll cycles
-    rig.rec.set_wanted({"lights-a.ch3_on": Want(True, "booking", "b-1")})
+    rig.rec.set_wanted({"lights-a.ch3_on": Want(True, "booking", Cause("booking", "b-1"))})
     await asyncio.sleep(0.3)
     assert rig.rec.stats.per_output == {"lights-a.ch3_on": 1}
 
@@ -76,7 +76,10 @@ async def test_nothing_written_when_already_right(rig: Rig) -> None:
     """A restart that finds outputs already right writes nothing."""
     rig.bank.set_coils(2, [True])
     rig.rec.set_wanted(
-        {"lights-a.ch3_on": Want(True, "booking"), "lights-a.ch4_on": Want(False, "default")}
+        {
+            "lights-a.ch3_on": Want(True, "booking", Cause("booking")),
+            "lights-a.ch4_on": Want(False, "default", Cause("default")),
+        }
     )
     await until(lambda: rig.points.get("lights-a.ch4_on") is not None)
     await asyncio.sleep(0.4)
@@ -85,7 +88,7 @@ async def test_nothing_written_when_already_right(rig: Rig) -> None:
 
 async def test_reasserts_after_device_returns(rig: Rig) -> None:
     """Switched off behind our back while offline: corrected once the device answers again."""
-    rig.rec.set_wanted({"lights-a.ch1_on": Want(True, "schedule")})
+    rig.rec.set_wanted({"lights-a.ch1_on": Want(True, "schedule", Cause("schedule"))})
     await until(lambda: rig.bank.get_coils(0, 1) == [True])
     rig.unit.offline = True
     await until(lambda: rig.bus.device_online("lights-a") is False)
@@ -101,7 +104,7 @@ async def test_failed_write_retried_with_backoff(rig: Rig) -> None:
     """A device that refuses a write gets it again later, not in a tight loop."""
     await until(lambda: rig.points.get("lights-a.ch2_dim") is not None)
     rig.unit.exception_code = 4
-    rig.rec.set_wanted({"lights-a.ch2_dim": Want(80, "booking")})
+    rig.rec.set_wanted({"lights-a.ch2_dim": Want(80, "booking", Cause("booking"))})
     await asyncio.sleep(1.5)
     failures = rig.rec.stats.failures
     assert 1 <= failures <= 3
@@ -111,9 +114,11 @@ async def test_failed_write_retried_with_backoff(rig: Rig) -> None:
 
 async def test_life_safety_wins_and_releases(rig: Rig) -> None:
     """The emergency table beats the rules' value; clearing it returns to the rules' value."""
-    rig.rec.set_wanted({"lights-a.ch5_on": Want(False, "default")})
+    rig.rec.set_wanted({"lights-a.ch5_on": Want(False, "default", Cause("default"))})
     await until(lambda: rig.points.get("lights-a.ch5_on") is not None)
-    rig.rec.set_life_safety({"lights-a.ch5_on": Want(True, "life_safety", "fire-panel")})
+    rig.rec.set_life_safety(
+        {"lights-a.ch5_on": Want(True, "life_safety", Cause("life_safety", "fire-panel"))}
+    )
     await until(lambda: rig.bank.get_coils(4, 1) == [True])
     rig.rec.set_life_safety({})
     await until(lambda: rig.bank.get_coils(4, 1) == [False])
@@ -128,10 +133,6 @@ async def test_an_enum_wanted_by_number_is_written_once() -> None:
     labels = enum_labels([("fcu", "hvac_fancoil", {})])
     assert labels["fcu.fan_speed"]["3"] == "high"
 
-    def normalise(output: str, value: object) -> object:
-        table = labels.get(output, {})
-        return table.get(str(value), value) if isinstance(value, int) else value
-
     async with serve_tcp([SimUnit(1, bank)]) as server:
         dev = DeviceConfig("fcu", 1, load_profile("hvac_fancoil"), poll_interval_s=0.1)
         points = PointTable()
@@ -139,14 +140,17 @@ async def test_an_enum_wanted_by_number_is_written_once() -> None:
         async with Bus(
             TcpLink("127.0.0.1", server.port), [dev], clock=clock, on_event=points.publish
         ) as bus:
-            rec = Reconciler(clock, points, bus.write, normalise=normalise)  # type: ignore[arg-type]
+            rec = Reconciler(clock, points, bus.write)
             task = asyncio.create_task(rec.run(lambda: None))
             await until(lambda: points.get("fcu.fan_speed") is not None)
-            rec.set_wanted({"fcu.fan_speed": Want(3, "event", "co2-high")})
+            expect = labels["fcu.fan_speed"]["3"]  # as the automation computes it
+            rec.set_wanted(
+                {"fcu.fan_speed": Want(3, "event", Cause("event", "co2-high"), expect=expect)}
+            )
             await until(lambda: bank.get_holding(2, 1) == [3])
             await asyncio.sleep(0.5)  # several polls read back "high"
             assert rec.stats.per_output == {"fcu.fan_speed": 1}
-            rec.set_wanted({"fcu.fan_speed": Want("high", "manual", "tech")})
+            rec.set_wanted({"fcu.fan_speed": Want("high", "manual", Cause("manual", "tech"))})
             await asyncio.sleep(0.3)
             assert rec.stats.per_output == {"fcu.fan_speed": 1}
             task.cancel()

@@ -12,10 +12,9 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.bookings import BookingStore, BookingSync
+from edge.bookings import BookingStore, BookingSync, SyncReport
 from edge.clock import SimClock
 from edge.storage import Database
-from edge.uplink import EventBody
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 ZONES = {"court-1", "court-2"}
@@ -47,10 +46,11 @@ class World:
     def __init__(self, db: Database, store: BookingStore) -> None:
         self.db = db
         self.store = store
-        self.events: list[EventBody] = []
+        self.events: list[SyncReport] = []
         self.changes: list[int] = []
-        store.add_listener(self.changes.append)
-        self.sync = BookingSync(store, SimClock(T0), self.events.append, ZONES.__contains__)
+        store.changes.subscribe(lambda change: self.changes.append(change.version))
+        self.sync = BookingSync(store, SimClock(T0), ZONES.__contains__)
+        self.sync.reports.subscribe(self.events.append)
 
     def ids(self) -> list[str]:
         return [b.booking_id for b in self.store.snapshot()]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from edge.bookings import BookingStore, BookingSync
 from edge.clock import SystemClock
 from edge.storage import Database
+from edge.uplink import EventBody
 from sim.cloud import CloudEmulator
 from tests.uplink.conftest import UplinkFactory
 
@@ -32,13 +33,17 @@ async def test_snapshot_delta_and_gap_over_mqtt(
     store = await BookingStore.open(db)
     await cloud.publish_snapshot(3, [bk("a", 1)])  # retained before the gateway connects
     up = make_uplink()
-    sync = BookingSync(store, SystemClock(), up.put_nowait, {"court-1"}.__contains__)
+    sync = BookingSync(store, SystemClock(), {"court-1"}.__contains__)
+    # What the daemon's uplink feed does with a report: an `event` upstream.
+    sync.reports.subscribe(
+        lambda r: up.put_nowait(EventBody(kind=r.kind, message=r.message, data=r.data))
+    )
     up.on_message("bookings", sync.on_snapshot)
     up.on_message("bookings/delta", sync.on_delta)
     async with up:
         await up.connected_event.wait()
-        changed = []
-        store.add_listener(changed.append)
+        changed: list[int] = []
+        store.changes.subscribe(lambda change: changed.append(change.version))
         await cloud.publish_delta(4, [bk("b", 3)])
         await cloud.publish_delta(6, [bk("d", 5)])
         await cloud.wait_for(

@@ -74,9 +74,11 @@ async def test_write_override_and_release(venue: Venue) -> None:
     assert venue.lights.get_coils(4, 1) == [False]
     trail = await ctl_json(venue, "journal", "--device", "lights-a")
     assert isinstance(trail, list)
-    kinds = [(e["kind"], e["actor"]) for e in trail]
-    assert ("override", getpass.getuser()) in kinds  # the technician's user name is recorded
-    assert any(k == "write" for k, _ in kinds)
+    kinds = [(e["kind"], e["actor_kind"], e["actor"]) for e in trail]
+    user = getpass.getuser()  # from the socket's peer credentials, not from the request
+    assert ("operation", "technician", user) in kinds
+    # The write the override caused names its issuer too, as fields.
+    assert ("write", "technician", user) in kinds
 
 
 async def test_new_technician_mistakes(venue: Venue) -> None:
@@ -92,7 +94,7 @@ async def test_new_technician_mistakes(venue: Venue) -> None:
     code, _, err = await ctl(venue, "write", "lights-a.ch5_on", "on", "--for", "10 minutes")
     assert code == 2 and "30m, 2h" in err
     code, _, err = await ctl(venue, "write", "hvac-a.room_temp", "20", "--for", "10m")
-    assert code == 1 and "not an output the daemon controls" in err
+    assert code == 1 and "not an output the gateway drives" in err
     code, _, err = await ctl(venue, "journal", "--since", "yesterday")
     assert code == 1 and "ISO 8601" in err
     assert venue.lights.get_coils(4, 1) == [False]  # nothing changed
@@ -108,7 +110,7 @@ async def test_emergency_reset_refused_then_done(venue: Venue) -> None:
     st = await ctl_json(venue, "emergency", "status")
     assert isinstance(st, dict) and st["active"] is True
     code, _, err = await ctl(venue, "emergency", "reset")
-    assert code == 1 and "reset the fire panel" in err
+    assert code == 1 and "clear it at the panel" in err
     venue.panel.set_discrete(0, [False])
     await asyncio.sleep(0.6)
     done = await ctl_json(venue, "emergency", "reset")
@@ -144,9 +146,9 @@ async def test_lamp_failure_alarm_and_ack(venue: Venue) -> None:
     assert isinstance(reset, dict) and reset["reset"] is True
     after = await ctl_json(venue, "counters")
     assert isinstance(after, dict) and after["lights-a.ch5_on"]["cycles"] == 0
-    trail = await ctl_json(venue, "journal", "--device", "lights-a", "--kind", "action")
+    trail = await ctl_json(venue, "journal", "--device", "lights-a", "--kind", "operation")
     assert isinstance(trail, list)
-    assert any(e["body"].get("action") == "counters_reset" for e in trail)
+    assert any(e["body"].get("op") == "reset_counters" for e in trail)
 
 
 def test_daemon_not_running(tmp_path: Path) -> None:
@@ -190,7 +192,8 @@ def test_config_check_offline(tmp_path: Path) -> None:
 async def test_actions_and_their_journal(venue: Venue) -> None:
     """reload, energy, outbox and access answer; each says what it needs when it cannot."""
     result = await ctl_json(venue, "reload")
-    assert isinstance(result, dict) and result == {"reloaded": True, "config_version": 2}
+    assert isinstance(result, dict) and result["reloaded"] is True
+    assert result["config_version"] == 2
     code, _, err = await ctl(venue, "energy")
     assert code == 1 and "--booking ID, or --zone ZONE --day YYYY-MM-DD" in err
     code, _, err = await ctl(venue, "energy", "--booking", "nope")
@@ -203,8 +206,12 @@ async def test_actions_and_their_journal(venue: Venue) -> None:
     assert code == 1 and "unknown gate 'main'" in err and "[[access.gates]]" in err
     code, out, _ = await ctl(venue, "access")
     assert code == 0 and "access decisions" in out
-    trail = await ctl_json(venue, "journal", "--kind", "config")
-    assert isinstance(trail, list) and trail[0]["actor"] == getpass.getuser()
+    trail = await ctl_json(venue, "journal", "--kind", "operation")
+    assert isinstance(trail, list)
+    reloads = [e for e in trail if e["body"]["op"] == "reload"]
+    assert reloads and reloads[0]["actor"] == getpass.getuser() and reloads[0]["body"]["ok"]
+    refused = [e for e in trail if e["body"]["op"] == "open_gate"]
+    assert refused and refused[0]["body"]["code"] == "unknown_gate"
 
 
 def test_hung_daemon_times_out(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ from drivers.modbus.bus import Bus
 from drivers.modbus.events import DeviceStatus, PointUpdate, Quality, WriteResult
 from drivers.modbus.links import DeviceConfig, TcpLink
 from drivers.modbus.profiles import load_profile
-from edge.automation.reconciler import Reconciler, Want, WriteRecord
+from edge.automation.reconciler import Cause, Reconciler, Want, WriteRecord
 from edge.clock import SimClock, SystemClock
-from edge.counters import Counters, outputs_from_config
+from edge.counters import Counters, CounterWorker, outputs_from_config
 from edge.field.points import PointTable
 from edge.storage import Database
 from sim.modbus import RegisterBank, SimUnit, serve_tcp
@@ -62,8 +62,8 @@ async def test_write_records_count(tmp_path: Path) -> None:
     c = Counters(Database.open(tmp_path / "e.db"), clock, [OUT, "hvac-1.on"])
     for value in (False, True, False, True):
         result = WriteResult("lights-1", "ch1_on", value, value, True, Quality.GOOD, T0)
-        c.on_write(WriteRecord(OUT, Want(value, "booking"), result, None, T0))
-    failed = WriteRecord("hvac-1.on", Want(True, "booking"), None, "timeout", T0)
+        c.on_write(WriteRecord(OUT, Want(value, "booking", Cause("booking")), result, None, T0))
+    failed = WriteRecord("hvac-1.on", Want(True, "booking", Cause("booking")), None, "timeout", T0)
     c.on_write(failed)
     assert c.snapshot() == {OUT: {"run_hours": 0.0, "cycles": 2.0}}
 
@@ -92,13 +92,20 @@ async def test_survives_restart_and_reset(tmp_path: Path) -> None:
     db2.close()
 
 
+async def no_writes(device: str, point: str, value: object) -> WriteResult:
+    raise AssertionError("no writes in this test")
+
+
 async def test_run_loop_batches_writes(tmp_path: Path) -> None:
     """Nothing hits the disk before `flush_s`; one batch after it; the rest at shutdown."""
     clock = SimClock(T0)
     db = Database.open(tmp_path / "e.db")
-    c = Counters(db, clock, [OUT, "lights-1.ch2_on"], flush_s=60)
+    c = Counters(db, clock, [OUT, "lights-1.ch2_on"])
+    await c.load()
+    points = PointTable()
+    rec = Reconciler(clock, points, no_writes)
     ready = asyncio.Event()
-    task = asyncio.create_task(c.run(ready.set))
+    task = asyncio.create_task(CounterWorker(c, points, rec, clock, flush_s=60).run(ready.set))
     await ready.wait()
     c.on_event(update(False))
     c.on_event(update(True))
@@ -149,11 +156,12 @@ async def test_counts_reconciler_writes_and_panel_switching(tmp_path: Path) -> N
         serve_tcp([unit]) as server,
         Bus(TcpLink("127.0.0.1", server.port), [dev], clock=clock, on_event=points.publish) as bus,
     ):
-        rec = Reconciler(clock, points, bus.write, on_write=counters.on_write)
+        rec = Reconciler(clock, points, bus.write)
+        rec.writes.subscribe(counters.on_write)
         task = asyncio.create_task(rec.run(lambda: None))
         try:
             await _until(lambda: OUT in counters.snapshot())
-            rec.set_wanted({OUT: Want(True, "booking", "b-1")})
+            rec.set_wanted({OUT: Want(True, "booking", Cause("booking", "b-1"))})
             await _until(lambda: counters.snapshot()[OUT]["cycles"] == 1)
             rec.set_wanted({})
             bank.set_coils(0, [False])  # someone at the panel

@@ -426,11 +426,11 @@ async def test_timestamps_come_from_the_injected_clock() -> None:
     """Point updates, status events and write results carry the injected clock's wall time."""
     from datetime import UTC, datetime
 
-    from drivers.modbus.events import RealClock
+    from drivers.clock import SystemClock
 
     fixed = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
-    class FrozenWall(RealClock):
+    class FrozenWall(SystemClock):
         def now(self) -> datetime:
             return fixed
 

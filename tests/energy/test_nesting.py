@@ -11,12 +11,11 @@ from hypothesis import strategies as st
 
 from edge.clock import SimClock
 from edge.config.errors import ConfigError
-from edge.config.load import parse
 from edge.energy import BookingEnergy, EnergyConfig, EnergyService
 from edge.energy.nesting import downstream, upstream_meters
 from edge.energy.windows import fixed_window
-from edge.profiles import profile_points
 from edge.storage import Database
+from edge.venue import venue_from_bytes
 
 from .synthetic import DAY, B, at, venue
 
@@ -105,10 +104,10 @@ unit_id = {i + 1}
 zone = "{zone}"
 """
     with pytest.raises(ConfigError) as err:
-        parse(text.encode(), "venue.toml", profile_points)
+        venue_from_bytes(text.encode(), "venue.toml")
     assert "energy.upstream.m-c1: zone 'hall' above 'm-c1' has several meters" in str(err.value)
     fixed = text + '\n[energy.upstream]\nm-c1 = "m-light"\n'
-    assert parse(fixed.encode(), "venue.toml", profile_points).energy.upstream == {
+    assert venue_from_bytes(fixed.encode(), "venue.toml").config.energy.upstream == {
         "m-c1": "m-light"
     }
 

@@ -143,12 +143,11 @@ async def run_day(
     meters: list[str],
 ) -> None:
     """05:00-22:00 in steps of at most 30 s, landing on every instant the rules announce."""
-    assert daemon.runtime is not None and daemon.runtime.energy is not None
-    daemon.runtime.energy.subscribe(
+    assert daemon.stores is not None
+    daemon.stores.energy.subscribe(
         lambda r: records.__setitem__(r.booking_id, r) if isinstance(r, BookingEnergy) else None
     )
-    automation = daemon.runtime.automation
-    assert automation is not None
+    automation = daemon.stores.automation
     await quiet(daemon)
     faults = list(FAULTS)
     while clock.now() < at(22):

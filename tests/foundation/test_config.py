@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from edge.config.errors import ConfigError
 from edge.config.load import load, parse
 from edge.profiles import profile_points
+from edge.venue import venue_from_bytes
 from tests.foundation.configs import minimal
 
 BASE = minimal(Path("/tmp/edge-test-state"), Path("/tmp/edge-test-run"))
@@ -19,7 +20,7 @@ BASE = minimal(Path("/tmp/edge-test-state"), Path("/tmp/edge-test-run"))
 
 def problems_of(text: str) -> list[str]:
     with pytest.raises(ConfigError) as err:
-        parse(text.encode(), "venue.toml", profile_points)
+        venue_from_bytes(text.encode(), "venue.toml")
     return [str(p) for p in err.value.problems]
 
 
@@ -254,17 +255,33 @@ def test_unusable_keys_are_refused_at_load_with_their_path() -> None:
 
 
 def test_command_key_expiry_reaches_the_uplink() -> None:
-    from edge.uplink.config import from_venue_uplink
+    """A command key's not_after is honoured by the command check of the venue in force."""
+    from datetime import UTC, datetime
 
-    cfg = parse(
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edge.cloud_commands import CurrentVerifier
+    from edge.uplink import CommandRefused
+    from edge.uplink.signing import public_key_b64, sign
+    from edge.venue import VenueRef
+
+    key = Ed25519PrivateKey.generate()
+    venue = venue_from_bytes(
         (
             BASE
             + '\n[[uplink.command_keys]]\nkid = "cloud-1"\n'
-            + 'public_key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="\n'
+            + f'public_key = "{public_key_b64(key)}"\n'
             + 'not_after = "2027-01-01T00:00:00Z"\n'
         ).encode(),
         "v",
-        None,
     )
-    signing = from_venue_uplink(cfg.uplink).signing
-    assert signing.required and signing.not_after == {"cloud-1": "2027-01-01T00:00:00Z"}
+    check = CurrentVerifier(VenueRef(venue)).check
+    topic = "edge/v1/test-site/gw-1/cmd/rebirth"
+    body = sign(topic, {"cmd_id": "c1", "expires_at": "2026-06-01T00:00:00Z"}, key, "cloud-1")
+    check(topic, body, datetime(2026, 5, 1, tzinfo=UTC))
+    with pytest.raises(CommandRefused) as err:
+        check(topic, body, datetime(2027, 2, 1, tzinfo=UTC))
+    assert err.value.code == "key_expired"
+    with pytest.raises(CommandRefused) as err:
+        check(topic, {"cmd_id": "c2", "expires_at": "2026-06-01T00:00:00Z"}, datetime.now(UTC))
+    assert err.value.code == "signature_required"

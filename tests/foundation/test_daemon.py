@@ -125,7 +125,7 @@ def test_reload_good_and_bad(venue: Path, notify: NotifySocket, tmp_path: Path) 
         assert call(tmp_path / "run", "status")["config_version"] == 1
         venue.write_text(good_text.replace('gateway = "gw-1"', 'gateway = "gw-2"'))
         result = call(tmp_path / "run", "reload")
-        assert result == {"reloaded": True, "config_version": 2}
+        assert result["config_version"] == 2
         assert call(tmp_path / "run", "status")["gateway"] == "gw-2"
     finally:
         code, out, _ = stop(proc)

@@ -11,12 +11,14 @@ import pytest
 import pytest_asyncio
 
 from edge.clock import SystemClock
+from edge.config.model import AccessKey
+from edge.config.model import Uplink as UplinkSettings
 from edge.storage import Database
-from edge.uplink import BirthBody, BirthDevice, BirthPoint, BirthZone, Uplink, UplinkConfig
-from edge.uplink.config import OutboxConfig
+from edge.uplink import BirthBody, BirthDevice, BirthPoint, BirthZone
 from sim.broker import MosquittoBroker
 from sim.cloud import CloudEmulator
 from tests.brokers import mosquitto  # noqa: F401
+from tests.uplink.gateway import Gateway
 
 SITE, GW = "site1", "gw1"
 
@@ -52,17 +54,20 @@ async def birth_provider() -> BirthBody:
     return sample_birth()
 
 
-def make_config(broker: MosquittoBroker, **overrides: Any) -> UplinkConfig:
+def make_config(broker: MosquittoBroker, **overrides: Any) -> UplinkSettings:
+    """`[uplink]` for `broker`; `command_keys={"kid": public_key_b64}` signs commands."""
     base: dict[str, Any] = {
         "host": broker.host,
         "port": broker.port,
         "keepalive": 5,
         "backoff_initial_s": 0.1,
         "backoff_cap_s": 0.5,
-        "outbox": OutboxConfig(inflight=20),
+        "inflight": 20,
     }
+    keys = overrides.pop("command_keys", {})
+    base["command_keys"] = [AccessKey(kid=k, public_key=v) for k, v in keys.items()]
     base.update(overrides)
-    return UplinkConfig(**base)
+    return UplinkSettings(**base)
 
 
 @pytest.fixture
@@ -81,14 +86,14 @@ async def cloud(mosquitto: MosquittoBroker) -> AsyncIterator[CloudEmulator]:  # 
     assert emulator.violations == [], emulator.violations[:5]
 
 
-UplinkFactory = Callable[..., AbstractAsyncContextManager[Uplink]]
+UplinkFactory = Callable[..., AbstractAsyncContextManager[Gateway]]
 
 
 @pytest.fixture
 def make_uplink(mosquitto: MosquittoBroker, db: Database) -> UplinkFactory:  # noqa: F811
-    def factory(**kwargs: Any) -> Uplink:
+    def factory(**kwargs: Any) -> Gateway:
         cfg_over = kwargs.pop("config", {})
-        return Uplink(
+        return Gateway(
             make_config(mosquitto, **cfg_over),
             site=SITE,
             gateway=GW,

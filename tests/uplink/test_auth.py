@@ -9,41 +9,31 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.clock import SystemClock
 from edge.storage import Database
-from edge.uplink import Command, EventBody, Uplink
-from edge.uplink.config import SigningConfig
+from edge.uplink import Command, EventBody
 from edge.uplink.signing import public_key_b64
 from sim.broker import MosquittoBroker
 from sim.cloud import CloudEmulator
 from tests.uplink.conftest import GW, SITE, UplinkFactory, birth_provider, make_config
+from tests.uplink.gateway import Gateway
 
 
 async def test_bad_password_raises_alarm_and_retries_slowly(tmp_path: Path) -> None:
-    """Refused credentials: the hook fires, retry waits auth_retry_s (no tight loop)."""
+    """Refused credentials: the link state says so (the alarm detector reads it) and the
+    retry waits auth_retry_s (no tight loop)."""
     with MosquittoBroker(workdir=tmp_path / "mq", users={"gw1": "right"}) as broker:
         pw = tmp_path / "pw"
         pw.write_text("wrong\n")
-        failures: list[str] = []
         db = Database.open(tmp_path / "gw.db")
         cfg = make_config(broker, username="gw1", password_file=str(pw), auth_retry_s=30.0)
-        up = Uplink(
-            cfg,
-            site=SITE,
-            gateway=GW,
-            db=db,
-            clock=SystemClock(),
-            birth=birth_provider,
-            on_auth_failure=failures.append,
-        )
+        up = Gateway(cfg, site=SITE, gateway=GW, db=db, clock=SystemClock(), birth=birth_provider)
         async with up:
             await asyncio.sleep(1.5)
             status = await up.status()
-        alarms = await db.run(
-            lambda c: c.execute("SELECT payload FROM outbox WHERE stream = 'alarm'").fetchall()
-        )
+            attempts = await up.attempts()
         db.close()
-    assert len(failures) == 1  # one attempt in 1.5 s: the retry is 30 s away
+    assert attempts == 1  # one attempt in 1.5 s: the retry is 30 s away
     assert status.connected is False and status.last_error and "code:" in status.last_error
-    assert len(alarms) == 1 and b"uplink_auth" in alarms[0][0]
+    assert status.auth_failure == status.last_error
 
 
 async def test_right_password_connects_over_mqtt_311(tmp_path: Path) -> None:
@@ -53,7 +43,7 @@ async def test_right_password_connects_over_mqtt_311(tmp_path: Path) -> None:
         pw.write_text("s3cret\n")
         db = Database.open(tmp_path / "gw.db")
         cfg = make_config(broker, username="gw1", password_file=str(pw), protocol=311)
-        async with Uplink(
+        async with Gateway(
             cfg, site=SITE, gateway=GW, db=db, clock=SystemClock(), birth=birth_provider
         ) as up:
             await asyncio.wait_for(up.connected_event.wait(), 5)
@@ -74,8 +64,8 @@ async def test_signed_gate_command_through_broker(
         opened.append(cmd.cmd_id)
         return {"opened": True}
 
-    signing = SigningConfig(required=True, keys={"cloud": public_key_b64(key)})
-    async with make_uplink(config={"signing": signing}, handlers={"open_gate": open_gate}) as up:
+    keys = {"cloud": public_key_b64(key)}
+    async with make_uplink(config={"command_keys": keys}, handlers={"open_gate": open_gate}) as up:
         await up.connected_event.wait()
         cloud.signing_key = key
         ok = await cloud.command("open_gate", {"gate": "main"})

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from edge.clock import SystemClock
+from edge.config.model import Uplink as UplinkSettings
 from edge.storage import Database
-from edge.uplink import EventBody, Uplink, UplinkConfig
+from edge.uplink import EventBody
 from sim.broker import AmqttBroker, BrokerUnavailable, MosquittoBroker, open_broker
 from tests.uplink.conftest import GW, SITE, birth_provider
+from tests.uplink.gateway import Gateway
 
 
 def listening(port: int) -> bool:
@@ -52,9 +54,9 @@ async def test_amqtt_fallback_carries_the_uplink_over_mqtt_311(tmp_path: Path) -
     """The embedded amqtt broker (demo fallback) serves the uplink with protocol 311."""
     async with open_broker(prefer="amqtt") as broker:
         assert isinstance(broker, AmqttBroker)
-        cfg = UplinkConfig(host=broker.host, port=broker.port, protocol=311)
+        cfg = UplinkSettings(host=broker.host, port=broker.port, protocol=311)
         db = Database.open(tmp_path / "gw.db")
-        async with Uplink(
+        async with Gateway(
             cfg, site=SITE, gateway=GW, db=db, clock=SystemClock(), birth=birth_provider
         ) as up:
             await asyncio.wait_for(up.connected_event.wait(), 5)

@@ -9,9 +9,10 @@ from typing import Any
 import msgspec
 import pytest
 
+from edge.config.model import Uplink as UplinkSettings
 from edge.uplink import schemas
 from edge.uplink.backoff import Backoff
-from edge.uplink.config import UplinkConfig, decode_uplink
+from edge.uplink.config import OutboxConfig, outbox_config
 from edge.uplink.contract import BODY_OF, Envelope, State, Topics
 from sim.cloud import schema_errors
 
@@ -60,28 +61,23 @@ def test_topics_and_bad_ids() -> None:
 
 
 def test_config_decodes_uplink_table_and_refuses_typos() -> None:
-    """The [uplink] table decodes into a frozen struct; unknown keys and bad values fail."""
-    cfg = decode_uplink(
+    """[uplink] decodes into the venue's frozen struct; unknown keys and bad values fail."""
+    cfg = msgspec.convert(
         {
             "host": "mqtt.example.net",
             "port": 8883,
             "protocol": 311,
-            "tls": {"ca": "/etc/edged/ca.pem"},
-            "outbox": {"max_messages": 1000, "inflight": 50},
-            "signing": {"required": True, "keys": {"k1": "AAAA"}},
-        }
+            "ca_file": "/etc/edged/ca.pem",
+            "outbox_max_messages": 1000,
+            "inflight": 50,
+        },
+        type=UplinkSettings,
     )
-    assert (cfg.port, cfg.protocol, cfg.outbox.inflight, cfg.signing.required) == (
-        8883,
-        311,
-        50,
-        True,
-    )
-    assert isinstance(cfg, UplinkConfig)
+    assert (cfg.port, cfg.protocol, cfg.inflight, cfg.uses_tls) == (8883, 311, 50, True)
     with pytest.raises(msgspec.ValidationError, match="prot"):
-        decode_uplink({"protocl": 5})
+        msgspec.convert({"protocl": 5}, type=UplinkSettings)
     with pytest.raises(msgspec.ValidationError):
-        decode_uplink({"protocol": 4})
+        msgspec.convert({"protocol": 4}, type=UplinkSettings)
     with pytest.raises(AttributeError):
         cfg.port = 1  # type: ignore[misc]
 
@@ -98,25 +94,8 @@ def test_backoff_grows_jittered_and_capped() -> None:
     assert b.next() <= 1.0
 
 
-def test_venue_uplink_section_maps_onto_uplink_config() -> None:
-    """The venue config's flat [uplink] maps field by field; command keys require signing."""
-    from edge.config.model import AccessKey
-    from edge.config.model import Uplink as VenueUplink
-    from edge.uplink.config import from_venue_uplink
-
-    venue = VenueUplink(
-        host="mqtt.example.net",
-        port=8883,
-        ca_file="/etc/edged/ca.pem",
-        outbox_max_age_h=48,
-        command_keys=[AccessKey(kid="cloud", public_key="A" * 43 + "=")],
-    )
-    cfg = from_venue_uplink(venue)
-    assert (cfg.host, cfg.port, cfg.tls.ca if cfg.tls else None) == (
-        "mqtt.example.net",
-        8883,
-        "/etc/edged/ca.pem",
-    )
-    assert cfg.outbox.max_age_s == 48 * 3600 and cfg.outbox.max_messages == 200_000
-    assert cfg.signing.required and cfg.signing.keys == {"cloud": "A" * 43 + "="}
-    assert from_venue_uplink(VenueUplink()).signing.required is False
+def test_outbox_bounds_come_from_the_one_uplink_declaration() -> None:
+    """The outbox's bounds are the venue's `[uplink]` keys, with the same defaults."""
+    cfg = outbox_config(UplinkSettings(outbox_max_age_h=48, inflight=7))
+    assert cfg.max_age_s == 48 * 3600 and cfg.inflight == 7
+    assert outbox_config(UplinkSettings()) == OutboxConfig()

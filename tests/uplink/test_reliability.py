@@ -150,17 +150,19 @@ import asyncio, sys
 from pathlib import Path
 from edge.clock import SystemClock
 from edge.storage import Database
-from edge.uplink import EventBody, Uplink, UplinkConfig
+from edge.config.model import Uplink as UplinkSettings
+from edge.uplink import EventBody
 from edge.uplink.contract import BirthBody
+from tests.uplink.gateway import Gateway
 
 async def birth():
     return BirthBody(zones=[], devices=[])
 
 async def main(path, port, count, drain):
     db = Database.open(Path(path))
-    cfg = UplinkConfig(host="127.0.0.1", port=port, backoff_initial_s=0.1, backoff_cap_s=0.5)
+    cfg = UplinkSettings(host="127.0.0.1", port=port, backoff_initial_s=0.1, backoff_cap_s=0.5)
     ids = dict(site={SITE!r}, gateway={GW!r})
-    async with Uplink(cfg, **ids, db=db, clock=SystemClock(), birth=birth) as up:
+    async with Gateway(cfg, **ids, db=db, clock=SystemClock(), birth=birth) as up:
         sent = 0
         while sent < count:
             n = min(50, count - sent)

@@ -14,10 +14,10 @@ from cryptography.x509.oid import NameOID
 
 from edge.clock import SystemClock
 from edge.storage import Database
-from edge.uplink import EventBody, Uplink
-from edge.uplink.config import TlsConfig
+from edge.uplink import EventBody
 from sim.broker import MosquittoBroker
 from tests.uplink.conftest import GW, SITE, birth_provider, make_config
+from tests.uplink.gateway import Gateway
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -92,9 +92,9 @@ async def test_tls_with_client_certificate(tmp_path: Path) -> None:
     ]
     with MosquittoBroker(workdir=tmp_path / "mq", extra_config=extra) as broker:
         db = Database.open(tmp_path / "gw.db")
-        tls = TlsConfig(ca=pki["ca"], cert=pki["client"], key=pki["client_key"])
-        async with Uplink(
-            make_config(broker, tls=tls),
+        tls = {"ca_file": pki["ca"], "cert_file": pki["client"], "key_file": pki["client_key"]}
+        async with Gateway(
+            make_config(broker, **tls),
             site=SITE,
             gateway=GW,
             db=db,
@@ -105,8 +105,8 @@ async def test_tls_with_client_certificate(tmp_path: Path) -> None:
             await up.put(EventBody(kind="over_tls"))
             await asyncio.wait_for(up.outbox.wait_empty(), 5)
         # Without the client certificate the broker refuses the handshake: no connection.
-        async with Uplink(
-            make_config(broker, tls=TlsConfig(ca=pki["ca"]), connect_timeout_s=0.5),
+        async with Gateway(
+            make_config(broker, ca_file=pki["ca"], connect_timeout_s=0.5),
             site=SITE,
             gateway=GW,
             db=db,

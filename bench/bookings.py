@@ -33,6 +33,7 @@ from rules.model import (
     LightSpec,
     PointValue,
     Site,
+    Value,
     World,
     ZoneSpec,
 )
@@ -111,7 +112,7 @@ def simulated_day(world: World, charge: str) -> tuple[list[float], int, int]:
     clock = time.perf_counter if charge == "wall" else time.process_time
     sim = DAY
     t: datetime | None = DAY
-    prev: dict[str, object] | None = None
+    prev: dict[str, Value | None] | None = None
     lateness: list[float] = []
     wakeups = writes = 0
     while t is not None and t < DAY + timedelta(days=1):

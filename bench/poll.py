@@ -159,7 +159,8 @@ async def main() -> None:
     finally:
         stop_farm(proc)
 
-    def rate(r: tuple[int, ...] | tuple[int, float, float]) -> float:
+    def rate(r: tuple[int, float, float] | tuple[int, int, float, float]) -> float:
+        """Transactions per wall second: (count, wall, cpu) or (tx, errors, wall, cpu)."""
         return r[0] / r[-2]
 
     bare_seq = (rate(b1) + rate(b2)) / 2

@@ -16,7 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,11 +98,11 @@ def timed(fn: Callable[[int], object], n: int) -> list[float]:
     return out
 
 
-async def timed_async(fn: Callable[[int], object], n: int) -> list[float]:
+async def timed_async(fn: Callable[[int], Awaitable[object]], n: int) -> list[float]:
     out = []
     for i in range(n):
         t0 = time.perf_counter()
-        await fn(i)  # type: ignore[misc]
+        await fn(i)
         out.append(time.perf_counter() - t0)
     return out
 

@@ -32,8 +32,14 @@ class BrokerUnavailable(RuntimeError):
 
 
 class Broker(Protocol):
+    """A running broker: where it listens, and stop/start (sync for mosquitto, async for
+    amqtt) for the venue's `broker_stop`/`broker_start` faults."""
+
     host: str
     port: int
+
+    def stop(self) -> object: ...
+    def start(self) -> object: ...
 
 
 def free_port(host: str = "127.0.0.1") -> int:

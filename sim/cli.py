@@ -23,7 +23,7 @@ import signal
 import sys
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -33,6 +33,9 @@ from edge.config.errors import ConfigError
 from .control import default_socket_path, request, serve_control
 from .errors import FaultError, SimConfigError, SimError
 from .faults import describe, parse_cli_params
+
+if TYPE_CHECKING:
+    from .broker import Broker
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "examples" / "venue.toml"
@@ -121,8 +124,8 @@ async def _run(args: argparse.Namespace) -> int:
     sock = args.socket or default_socket_path()
     params = _params_default(args.config, args.params)
     async with contextlib.AsyncExitStack() as stack:
-        broker: Any = None
-        uplink = None
+        broker: Broker | None = None
+        uplink: tuple[str, int] | None = None
         if args.broker:
             from .broker import open_broker
 

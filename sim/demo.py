@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 from zoneinfo import ZoneInfo
 
 from edge.clock import SimClock
@@ -35,6 +35,9 @@ from sim.devices.hvac import FanCoil
 from sim.devices.lights import LightingController
 from sim.devices.meter import EnergyMeter
 from sim.venue import SimVenue
+
+if TYPE_CHECKING:
+    from sim.broker import Broker
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATE = "2026-07-15"
@@ -152,7 +155,7 @@ class Demo:
                     clock,
                     params=opts.params,
                     workdir=opts.workdir,
-                    broker=broker,  # type: ignore[arg-type]
+                    broker=broker,
                     uplink=(broker.host, broker.port),
                 )
                 async with venue:
@@ -161,7 +164,7 @@ class Demo:
             print(f"edge-sim demo: {exc}", file=sys.stderr)
             return 1
 
-    async def _with_venue(self, venue: SimVenue, broker: Any) -> int:
+    async def _with_venue(self, venue: SimVenue, broker: Broker) -> int:
         from sim.cloud import CloudEmulator
 
         self.venue = venue

@@ -6,8 +6,9 @@ device's registers (with their resolution, rollover and faults) show.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, overload
 
+from .devices.base import SimDevice
 from .devices.gate import GateController, Pulse
 from .devices.lights import LightingController
 from .devices.meter import EnergyMeter
@@ -15,13 +16,18 @@ from .errors import FaultError
 from .world import World, WriteRecord
 
 J_PER_KWH = 3_600_000.0
+D = TypeVar("D", bound=SimDevice)
 
 
 class Truth:
     def __init__(self, world: World) -> None:
         self._w = world
 
-    def _dev(self, device_id: str, cls: type | None = None) -> Any:
+    @overload
+    def _dev(self, device_id: str) -> SimDevice: ...
+    @overload
+    def _dev(self, device_id: str, cls: type[D]) -> D: ...
+    def _dev(self, device_id: str, cls: type[SimDevice] | None = None) -> SimDevice:
         dev = self._w.devices.get(device_id)
         if dev is None or (cls is not None and not isinstance(dev, cls)):
             choices = [d for d, x in self._w.devices.items() if cls is None or isinstance(x, cls)]

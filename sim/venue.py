@@ -70,8 +70,8 @@ class GpioBackend(Protocol):
 class BrokerControl(Protocol):
     """What the venue needs of a broker for `broker_stop`/`broker_start` (sync or async)."""
 
-    def stop(self) -> Any: ...
-    def start(self) -> Any: ...
+    def stop(self) -> object: ...
+    def start(self) -> object: ...
 
 
 class SimVenue:
@@ -503,7 +503,7 @@ def _mutation(kind: str, p: dict[str, Any], on: bool) -> Callable[[SimDevice], o
     return change
 
 
-def _heal_device(dev: Any) -> None:
+def _heal_device(dev: SimDevice) -> None:
     if isinstance(dev, LightingController):
         dev.failed.clear()
         dev.stuck.clear()

@@ -16,12 +16,13 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 import structlog
 
 from drivers.modbus.codec import Value
 from drivers.modbus.errors import ModbusDriverError
+from drivers.modbus.points import PointSpec
 from drivers.modbus.profiles import load_profile, resolve
 from edge.config.model import VenueConfig
 from sim.air import AirZone
@@ -38,6 +39,7 @@ from sim.topology import LOAD_PROFILES, Topology, build
 from sim.weather import DayCurve
 
 log = structlog.get_logger("sim.world")
+T = TypeVar("T")
 
 #: Profiles the simulator has a behaviour for.
 SIMULATED_PROFILES = (
@@ -193,7 +195,7 @@ class World:
             if isinstance(dev, EnergyMeter) and (load is None or load in dev.load_ids):
                 dev.refresh(now)
 
-    def mutate(self, device_id: str, change: Callable[[SimDevice], Any]) -> Any:
+    def mutate(self, device_id: str, change: Callable[[SimDevice], T]) -> T:
         """Apply `change` to a device at the current instant (faults, scripted events)."""
         now = self.advance()
         dev = self.devices[device_id]
@@ -283,7 +285,7 @@ class World:
             await asyncio.gather(ticker, *self._timers, return_exceptions=True)
 
 
-def _values(dev: SimDevice, points: list[Any]) -> dict[str, Value]:
+def _values(dev: SimDevice, points: list[PointSpec]) -> dict[str, Value]:
     out: dict[str, Value] = {}
     for p in points:
         try:

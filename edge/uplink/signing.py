@@ -1,12 +1,15 @@
-"""Ed25519 command signatures: the canonical bytes, signing (for the cloud side) and checking.
+"""Ed25519 signatures over RFC 8785 canonical JSON: cloud commands now, booking feeds next.
 
-Signed bytes (also in docs/mqtt.md):
+Signed bytes (also in docs/mqtt.md, "Signatures"):
 
-    b"edge-cmd-v1\\n" + topic.encode() + b"\\n" + canonical_json(payload without "sig")
+    DOMAIN + topic.encode() + b"\\n" + JCS(message without its top-level "sig" member)
 
-`canonical_json` is the command object re-encoded with keys sorted by code point, no
-whitespace, UTF-8, strings escaped minimally, numbers in shortest round-trip form. Binding
-the full topic means a signature for one gateway or one command name is useless on another.
+`JCS` is the JSON Canonicalization Scheme of RFC 8785 (the `rfc8785` package), so any stock
+JCS library (Java, Go, JavaScript, .NET, Rust, Python) computes the same bytes. `DOMAIN`
+says what kind of message is signed, so a signature is never valid as another kind:
+`COMMAND_DOMAIN` for a command, `BOOKINGS_DOMAIN` for a booking snapshot or delta (the
+access passes' domain is `edged.pass`, docs/passes.md). Binding the full topic means a
+signature for one gateway or one command name is useless on another.
 """
 
 from __future__ import annotations
@@ -15,31 +18,57 @@ import base64
 import binascii
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-import msgspec
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.access.errors import KeyConfigError
 from edge.access.keys import KeyRing, KeyVerdict
 from edge.uplink.errors import CommandRefused
 
-DOMAIN = b"edge-cmd-v1\n"
-_canonical = msgspec.json.Encoder(order="sorted")
+COMMAND_DOMAIN = b"edge-cmd-v1\n"
+BOOKINGS_DOMAIN = b"edge-bookings-v1\n"
+"""Reserved for signed `bookings` / `bookings/delta` messages (same scheme, same keys)."""
 
 
-def canonical_json(obj: dict[str, Any]) -> bytes:
-    """The command object without `sig`, keys sorted, compact."""
-    return _canonical.encode({k: v for k, v in obj.items() if k != "sig"})
+class NotCanonical(ValueError):
+    """The message holds a value RFC 8785 cannot represent, so it cannot be signed."""
 
 
-def signed_bytes(topic: str, obj: dict[str, Any]) -> bytes:
-    return DOMAIN + topic.encode("utf-8") + b"\n" + canonical_json(obj)
+def canonical_json(obj: Mapping[str, Any]) -> bytes:
+    """RFC 8785 canonical JSON of the message without its top-level `sig` member.
+
+    Raises NotCanonical for what I-JSON (RFC 7493, which JCS requires) excludes: integers
+    beyond +-(2**53 - 1), NaN or infinite numbers, lone surrogates, non-string keys.
+    """
+    try:
+        return rfc8785.dumps({k: v for k, v in obj.items() if k != "sig"})
+    except rfc8785.IntegerDomainError as exc:
+        raise NotCanonical(
+            f"{exc}: RFC 8785 numbers are IEEE doubles; keep integers within +-(2**53 - 1) "
+            "or send the value as a string"
+        ) from exc
+    except (rfc8785.CanonicalizationError, UnicodeError) as exc:
+        raise NotCanonical(f"not representable in RFC 8785 canonical JSON: {exc}") from exc
+    except RecursionError as exc:  # only a hostile payload nests this deep
+        raise NotCanonical("nested too deeply to canonicalise") from exc
 
 
-def sign(topic: str, obj: dict[str, Any], key: Ed25519PrivateKey, kid: str) -> dict[str, Any]:
+def signed_bytes(topic: str, obj: Mapping[str, Any], domain: bytes = COMMAND_DOMAIN) -> bytes:
+    """Exactly the bytes the Ed25519 signature covers."""
+    return domain + topic.encode("utf-8") + b"\n" + canonical_json(obj)
+
+
+def sign(
+    topic: str,
+    obj: Mapping[str, Any],
+    key: Ed25519PrivateKey,
+    kid: str,
+    domain: bytes = COMMAND_DOMAIN,
+) -> dict[str, Any]:
     """A copy of `obj` with a `sig` member (what the cloud emulator sends)."""
-    value = base64.b64encode(key.sign(signed_bytes(topic, obj))).decode("ascii")
+    value = base64.b64encode(key.sign(signed_bytes(topic, obj, domain))).decode("ascii")
     return {**obj, "sig": {"kid": kid, "alg": "ed25519", "value": value}}
 
 
@@ -47,6 +76,14 @@ def public_key_b64(key: Ed25519PrivateKey) -> str:
     """The raw 32-byte public key, base64: the form `[uplink.signing.keys]` holds."""
     raw = key.public_key().public_bytes_raw()
     return base64.b64encode(raw).decode("ascii")
+
+
+class Refusal(NamedTuple):
+    """Why a message's signature is not accepted: `code` goes on the wire, `message` says
+    what to fix."""
+
+    code: str
+    message: str
 
 
 class Verifier:
@@ -75,30 +112,47 @@ class Verifier:
                 f"uplink.signing.keys: {exc}; export keys with public_key_b64()"
             ) from exc
 
-    def check(self, topic: str, obj: dict[str, Any], now: datetime) -> None:
-        """Raise CommandRefused unless the command carries a valid signature (when required)."""
+    def refusal(
+        self,
+        topic: str,
+        obj: Mapping[str, Any],
+        now: datetime,
+        domain: bytes = COMMAND_DOMAIN,
+    ) -> Refusal | None:
+        """None when `obj` may be acted on (validly signed, or unsigned while signatures are
+        not required); otherwise why not. One check for every signed message kind."""
         sig = obj.get("sig")
         if sig is None:
             if self.required:
-                raise CommandRefused(
-                    "signature_required", "this gateway only accepts signed commands"
-                )
-            return
+                return Refusal("signature_required", "this gateway only accepts signed messages")
+            return None
         if not isinstance(sig, dict):
-            raise CommandRefused("bad_signature", "sig must be an object {kid, alg, value}")
+            return Refusal("bad_signature", "sig must be an object {kid, alg, value}")
         kid, value = sig.get("kid"), sig.get("value")
         if not isinstance(kid, str) or self._ring.get(kid) is None:
-            raise CommandRefused("unknown_key", f"no trusted key with kid {kid!r}")
+            return Refusal("unknown_key", f"no trusted key with kid {kid!r}")
         try:
             raw = base64.b64decode(value if isinstance(value, str) else "", validate=True)
         except (binascii.Error, ValueError):
             raw = b""
-        verdict = self._ring.verify(kid, signed_bytes(topic, obj), raw, now)
+        try:
+            message = signed_bytes(topic, obj, domain)
+        except NotCanonical as exc:
+            return Refusal("bad_signature", f"cannot check the signature: {exc}")
+        verdict = self._ring.verify(kid, message, raw, now)
         if verdict is KeyVerdict.EXPIRED_KEY:
-            raise CommandRefused(
+            return Refusal(
                 "key_expired", f"key {kid!r} is past its not_after; sign with a current key"
             )
         if verdict is not KeyVerdict.OK:
-            raise CommandRefused(
-                "bad_signature", "signature does not verify over the canonical bytes"
+            return Refusal(
+                "bad_signature",
+                "signature does not verify over the RFC 8785 canonical bytes (docs/mqtt.md)",
             )
+        return None
+
+    def check(self, topic: str, obj: Mapping[str, Any], now: datetime) -> None:
+        """Raise CommandRefused unless the command carries a valid signature (when required)."""
+        refused = self.refusal(topic, obj, now, COMMAND_DOMAIN)
+        if refused is not None:
+            raise CommandRefused(refused.code, refused.message)

@@ -99,6 +99,8 @@ class _SimMixin:
     sim_units: dict[int, SimUnit]
     wire: WireModel
     rtu: bool
+    # pymodbus types `context` as ModbusServerContext | SimCore; ours is the duck-typed
+    # _Datastore above, which pymodbus's requests call through the same methods.
     context: Any
 
     def _install(self, units: dict[int, SimUnit], wire: WireModel, rtu: bool) -> None:
@@ -106,6 +108,7 @@ class _SimMixin:
         self.context = _Datastore(units)
 
     def callback_new_connection(self) -> _FaultyHandler:
+        # pymodbus leaves ServerRequestHandler.__init__ unannotated
         return _FaultyHandler(self, None, None, None)  # type: ignore[no-untyped-call]
 
 
@@ -192,7 +195,7 @@ class SimServer:
         """Stop answering: close the listener and every connection (kill socat for a pty)."""
         server, self._server = self._server, None
         if server is not None:
-            await server.shutdown()  # type: ignore[no-untyped-call]
+            await server.shutdown()  # type: ignore[no-untyped-call]  # unannotated in pymodbus
         if self._pty is not None:
             await self._pty.stop()
         await asyncio.sleep(0)

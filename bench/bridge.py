@@ -1,0 +1,524 @@
+"""Side by side: edged vs modbus2mqtt 0.73 vs a bare asyncio poller, on one simulated field.
+
+For each device count and each run, each peer in turn (one at a time: the machine has few
+cores) gets a fresh set-up: a real mosquitto on a free loopback port, a `mosquitto_sub`
+recording the receive time of every message, and the simulated field (bench/bridge_field.py:
+N Modbus TCP unit ids x 40 holding registers on one port, one random register changed every
+100 ms, every change and every read logged with its wall-clock time). After a warm-up the
+harness measures the peer over a window: CPU (utime+stime of its process tree, /proc), RSS
+(median VmRSS), then keeps capturing for a tail so late messages still count. From the logs:
+change -> MQTT latency, read -> MQTT latency, unchanged values republished, missed changes and
+the achieved poll period (bench/bridge_metrics.py). The peers are described in
+bench/bridge_peers.py.
+
+Usage: .venv/bin/python bench/bridge.py --devices 50,100 --poll 1.0 --window 60 --runs 3
+Prints the machine, one table per device count (ranges over the runs; ratios per run), the
+issue-shaped summary when several device counts ran, edged's start -> READY and the cost of
+`import edge.daemon`. Exit status: 0 when every measurement was taken, 1 when the harness
+itself failed (a peer would not start, a tool is missing); a missed performance goal is a
+figure, never an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import bridge_peers as peers
+from bridge_metrics import analyse, load_changes, load_reads
+from bridge_proc import busy_pct, cpu_seconds, loadavg, machine, machine_busy_seconds, rss_kib
+
+from sim.broker import MosquittoBroker
+
+PEERS = ("edged", "modbus2mqtt", "bare")
+TITLES = {"edged": "edged", "modbus2mqtt": "modbus2mqtt 0.73", "bare": "bare poller"}
+HarnessError = peers.HarnessError
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------ one measurement
+
+
+@contextlib.contextmanager
+def subscriber(broker: MosquittoBroker, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """mosquitto_sub on '#' (QoS 1) writing `receive-time topic payload` lines; yields once
+    a probe message has come through, so nothing the peer sends is missed."""
+    sub_bin = shutil.which("mosquitto_sub")
+    pub_bin = shutil.which("mosquitto_pub")
+    if sub_bin is None or pub_bin is None:
+        raise HarnessError(
+            "mosquitto_sub/mosquitto_pub not found: apt-get install mosquitto-clients"
+        )
+    port = str(broker.port)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sub_bin, "-h", broker.host, "-p", port, "-t", "#", "-q", "1", "-F", "%U %t %p"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while b"bench/probe" not in log.read_bytes():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise HarnessError(f"the subscriber saw no probe message; see {log}")
+            pub = [pub_bin, "-h", broker.host, "-p", port, "-t", "bench/probe", "-m", "probe"]
+            subprocess.run(pub, check=False, capture_output=True, timeout=5)
+            time.sleep(0.2)
+        yield proc
+    finally:
+        peers.stop_process(proc, timeout=5)
+
+
+@contextlib.contextmanager
+def field(
+    python: str, devices: int, registers: int, seed: int, out: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    cmd = [python, str(peers.BENCH / "bridge_field.py"), "--devices", str(devices)]
+    cmd += ["--registers", str(registers), "--seed", str(seed), "--out", str(out)]
+    with open(out.parent / "field.log", "wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        try:
+            port = int(json.loads(line)["port"])
+        except (ValueError, KeyError, TypeError):
+            raise HarnessError(f"the field did not start; see {out.parent / 'field.log'}") from None
+        yield proc, port
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()  # the field writes its logs and exits
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise HarnessError("the field did not exit after its stdin closed") from None
+
+
+def start_peer(name: str, s: peers.Setup, python: str, m2m: Path | None) -> peers.Started:
+    if name == "edged":
+        return peers.start_edged(s, python)
+    if name == "modbus2mqtt":
+        assert m2m is not None
+        return peers.start_m2m(s, m2m)
+    return peers.start_bare(s, python)
+
+
+def measure(
+    name: str, args: argparse.Namespace, devices: int, run: int, logs: Path, m2m: Path | None
+) -> dict[str, Any]:
+    """One peer, one run, on a fresh broker, subscriber and field."""
+    run_dir = logs / f"n{devices}" / f"run{run}" / name
+    run_dir.mkdir(parents=True)
+    python = sys.executable
+    load_before = loadavg()
+    result: dict[str, Any] = {"peer": name, "devices": devices, "run": run}
+    result["loadavg_before"] = load_before
+    broker = MosquittoBroker(workdir=run_dir / "mosquitto")
+    broker.start()
+    try:
+        with (
+            subscriber(broker, run_dir / "sub.log") as sub,
+            field(python, devices, args.registers, run, run_dir / "field") as (field_proc, port),
+        ):
+            setup = peers.Setup(run_dir, port, broker.port, devices, args.registers, args.poll)
+            started = start_peer(name, setup, python, m2m)
+            try:
+                time.sleep(args.warmup)
+                if started.proc.poll() is not None:
+                    raise HarnessError(
+                        f"{name} exited with {started.proc.returncode}; see {run_dir}"
+                    )
+                assert broker.proc is not None
+                pids = {
+                    "peer": started.proc.pid,
+                    "field": field_proc.pid,
+                    "broker": broker.proc.pid,
+                    "sub": sub.pid,
+                }
+                cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+                busy0, _ = machine_busy_seconds()
+                t0, m0 = time.time(), time.monotonic()
+                rss: list[int] = []
+                while (left := m0 + args.window - time.monotonic()) > 0:
+                    rss.append(rss_kib(started.proc.pid))
+                    time.sleep(min(1.0, left))
+                cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
+                busy1, _ = machine_busy_seconds()
+                t1, m1 = time.time(), time.monotonic()
+                if started.proc.poll() is not None:
+                    raise HarnessError(f"{name} died during the window; see {run_dir}")
+                time.sleep(args.tail)
+            finally:
+                started.stop(peers.STOP_SIGNAL[name])
+    finally:
+        broker.close()
+    wall = m1 - m0
+    cpu = {k: 100 * (cpu1[k] - cpu0[k]) / wall for k in pids}
+    result["cpu_pct"] = cpu["peer"]
+    result["field_cpu_pct"] = cpu["field"]
+    result["broker_cpu_pct"] = cpu["broker"] + cpu["sub"]
+    result["machine_busy_pct"] = 100 * (busy1 - busy0) / wall
+    result["others_pct"] = result["machine_busy_pct"] - sum(cpu.values())
+    result["rss_mib"] = statistics.median(rss) / 1024 if rss else math.nan
+    result["exec_to_ready_s"] = started.exec_to_ready_s
+    if name == "edged":
+        result["startup_s"] = peers.edged_startup_s(run_dir / "edged.log")
+    seen = []
+    with open(run_dir / "sub.log", "rb") as f:
+        for line in f:
+            seen += peers.parse_subscriber_line(name, line)
+    figures = analyse(
+        load_changes(run_dir / "field" / "changes.csv"),
+        load_reads(run_dir / "field" / "reads.csv"),
+        seen,
+        t0,
+        t1,
+    )
+    result.update(asdict(figures))
+    return result
+
+
+# ------------------------------------------------------------------------ figures and tables
+
+
+def import_times(python: str, repeats: int = 5) -> list[float]:
+    """Seconds to `import edge.daemon` in a fresh interpreter, `repeats` times."""
+    code = (
+        "import time; t = time.perf_counter(); import edge.daemon; print(time.perf_counter() - t)"
+    )
+    out = []
+    for _ in range(repeats):
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise HarnessError(f"import edge.daemon failed:\n{done.stderr[-2000:]}")
+        out.append(float(done.stdout.strip()))
+    return out
+
+
+def span(values: list[float], digits: int) -> str:
+    xs = [v for v in values if v is not None and not math.isnan(v)]
+    if not xs:
+        return "n/a"
+    lo, hi = f"{min(xs):.{digits}f}", f"{max(xs):.{digits}f}"
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+def _digits(values: list[float]) -> int:
+    """Decimals that keep about three significant figures for the largest value."""
+    xs = [abs(v) for v in values if v is not None and not math.isnan(v)]
+    top = max(xs, default=0.0)
+    return 0 if top >= 100 else 1 if top >= 10 else 2 if top >= 1 else 3
+
+
+Row = tuple[str, Callable[[dict[str, Any]], Any], bool]
+
+ROWS: list[Row] = [
+    ("CPU (% of one core)", lambda r: r["cpu_pct"], True),
+    ("RSS steady (MiB)", lambda r: r["rss_mib"], True),
+    ("achieved poll period p95 (s)", lambda r: r["poll_p95_s"], False),
+    ("change -> MQTT p50 (ms)", lambda r: r["change_p50_ms"], False),
+    ("change -> MQTT p95 (ms)", lambda r: r["change_p95_ms"], False),
+    ("change -> MQTT p99 (ms)", lambda r: r["change_p99_ms"], True),
+    ("read -> MQTT p50 (ms), field's read time", lambda r: r["read_p50_ms"], True),
+    ("read -> MQTT p50 (ms), peer's own read time", lambda r: r["peer_read_p50_ms"], False),
+    ("unchanged values republished per s", lambda r: r["unchanged_per_s"], False),
+    ("missed changes", lambda r: r["missed"], False),
+    ("changes in the window", lambda r: r["changes"], False),
+    ("values received per s", lambda r: r["values_per_s"], False),
+]
+
+
+def _per_peer(results: list[dict[str, Any]], devices: int) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        if r["devices"] == devices:
+            out.setdefault(r["peer"], []).append(r)
+    return out
+
+
+def _ratio(
+    by_peer: dict[str, list[dict[str, Any]]], a: str, b: str, get: Callable[[dict[str, Any]], Any]
+) -> str:
+    """a / b per run (same run, so the same machine load), as a range over the runs."""
+    if a not in by_peer or b not in by_peer:
+        return ""
+    other = {r["run"]: get(r) for r in by_peer[b]}
+    ratios = [
+        get(r) / other[r["run"]]
+        for r in by_peer[a]
+        if r["run"] in other and get(r) is not None and other[r["run"]] not in (None, 0)
+    ]
+    return span(ratios, 2)
+
+
+def table(results: list[dict[str, Any]], devices: int, args: argparse.Namespace) -> str:
+    by_peer = _per_peer(results, devices)
+    names = [p for p in PEERS if p in by_peer]
+    runs = max(len(v) for v in by_peer.values())
+    head = [f"at {args.poll:g} s polling, {devices} devices"] + [TITLES[p] for p in names]
+    head += ["edged / modbus2mqtt", "edged / bare"]
+    lines = [
+        f"{devices} devices x {args.registers} holding registers, {runs} run(s) x {args.window:g} s"
+        " (ranges over the runs; ratios taken within each run)",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for label, get, with_ratio in ROWS:
+        cells = []
+        values_all = [get(r) for p in names for r in by_peer[p]]
+        digits = 0 if label in ("missed changes", "changes in the window") else _digits(values_all)
+        for p in names:
+            cells.append(span([get(r) for r in by_peer[p]], digits))
+        ratios = ["", ""]
+        if with_ratio:
+            ratios = [
+                _ratio(by_peer, "edged", "modbus2mqtt", get),
+                _ratio(by_peer, "edged", "bare", get),
+            ]
+        lines.append("| " + " | ".join([label, *cells, *ratios]) + " |")
+    load = ", ".join(r["loadavg_before"].split()[0] for p in names for r in by_peer[p])
+    before = [r.get("busy_before_pct", math.nan) for p in names for r in by_peer[p]]
+    others = [r["others_pct"] for p in names for r in by_peer[p]]
+    field_cpu = [r["field_cpu_pct"] for p in names for r in by_peer[p]]
+    lines += [
+        "",
+        f"Machine: 1-min load average before each measurement {load};"
+        f" CPU use of the whole machine just before {span(before, 0)} % of one core;"
+        " during the windows, other processes (not the peer, the field, mosquitto or the"
+        f" subscriber) took {span(others, 1)} % of one core;"
+        f" the field itself {span(field_cpu, 1)} %.",
+    ]
+    return "\n".join(lines)
+
+
+def summary(results: list[dict[str, Any]], small: int, large: int, args: argparse.Namespace) -> str:
+    """The issue's table: CPU at both counts, the rest at the larger one."""
+    lo, hi = _per_peer(results, small), _per_peer(results, large)
+    names = [p for p in PEERS if p in hi]
+
+    def cell(
+        by: dict[str, list[dict[str, Any]]],
+        p: str,
+        get: Callable[[dict[str, Any]], Any],
+        digits: int,
+    ) -> str:
+        return span([get(r) for r in by.get(p, [])], digits)
+
+    rows = [
+        (
+            f"CPU, {small} devices (% of one core)",
+            [cell(lo, p, lambda r: r["cpu_pct"], 2) for p in names],
+        ),
+        (f"CPU, {large} devices", [cell(hi, p, lambda r: r["cpu_pct"], 2) for p in names]),
+        (
+            f"RSS steady, {large} devices (MiB)",
+            [cell(hi, p, lambda r: r["rss_mib"], 1) for p in names],
+        ),
+        (
+            f"achieved poll period p95, {large} devices (s)",
+            [cell(hi, p, lambda r: r["poll_p95_s"], 3) for p in names],
+        ),
+        (
+            f"change -> MQTT p99, {small} / {large} devices (ms)",
+            [
+                cell(lo, p, lambda r: r["change_p99_ms"], 0)
+                + " / "
+                + cell(hi, p, lambda r: r["change_p99_ms"], 0)
+                for p in names
+            ],
+        ),
+        (
+            f"read -> MQTT p50, {large} devices (ms)",
+            [cell(hi, p, lambda r: r["read_p50_ms"], 1) for p in names],
+        ),
+        (
+            f"unchanged values republished per s, {large} devices",
+            [cell(hi, p, lambda r: r["unchanged_per_s"], 1) for p in names],
+        ),
+        (
+            f"missed changes, {small} / {large} devices",
+            [
+                cell(lo, p, lambda r: r["missed"], 0)
+                + " / "
+                + cell(hi, p, lambda r: r["missed"], 0)
+                for p in names
+            ],
+        ),
+    ]
+    head = [f"at {args.poll:g} s polling"] + [TITLES[p] for p in names]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join([label, *cells]) + " |" for label, cells in rows]
+    return "\n".join(lines)
+
+
+def startup_lines(results: list[dict[str, Any]], imports: list[float]) -> list[str]:
+    out = []
+    for n in sorted({r["devices"] for r in results if r["peer"] == "edged"}):
+        runs = [r for r in results if r["peer"] == "edged" and r["devices"] == n]
+        out.append(
+            f"edged start -> READY, {n} devices: {span([r['exec_to_ready_s'] for r in runs], 2)} s"
+            f" from exec (READY=1 on $NOTIFY_SOCKET), {span([r['startup_s'] for r in runs], 3)} s"
+            " of component start (its `ready` log line)"
+        )
+    if imports:
+        out.append(
+            f"import edge.daemon: median {1000 * statistics.median(imports):.0f} ms"
+            f" (range {span([1000 * t for t in imports], 0)} ms"
+            f" over {len(imports)} fresh interpreters)"
+        )
+    return out
+
+
+# ------------------------------------------------------------------------ main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="bench/bridge.py", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    p.add_argument("--devices", default="50", help="device counts, comma-separated (1..247)")
+    p.add_argument("--poll", type=float, default=1.0, help="poll period of every peer, s")
+    p.add_argument("--window", type=float, default=60.0, help="measured window, s")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--warmup", type=float, default=10.0, help="s between start and the window")
+    p.add_argument("--tail", type=float, default=None, help="capture after the window, s")
+    p.add_argument("--registers", type=int, default=40, help="holding registers per device")
+    p.add_argument("--peers", default=",".join(PEERS), help="subset of " + ",".join(PEERS))
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help="before each measurement wait (up to 10 min) until the machine's CPU use over 3 s"
+        " is below PCT %% of one core (other sessions share the cores)",
+    )
+    p.add_argument("--logs", type=Path, default=None, help="keep every run's logs here")
+    p.add_argument("--json", type=Path, default=None, help="write all results as JSON here")
+    default_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edged-bench"
+    p.add_argument(
+        "--cache", type=Path, default=default_cache, help="where modbus2mqtt's venv lives"
+    )
+    args = p.parse_args(argv)
+    try:
+        args.device_counts = [int(x) for x in args.devices.split(",") if x.strip()]
+    except ValueError:
+        p.error(f"--devices must be numbers separated by commas, got {args.devices!r}")
+    if not args.device_counts or not all(1 <= n <= 247 for n in args.device_counts):
+        p.error("--devices: each count must be 1..247 (Modbus unit ids on one endpoint)")
+    args.peer_list = [x.strip() for x in args.peers.split(",") if x.strip()]
+    unknown = sorted(set(args.peer_list) - set(PEERS))
+    if unknown or not args.peer_list:
+        p.error(f"--peers: unknown {unknown}; choose from {', '.join(PEERS)}")
+    if args.runs < 1 or args.window <= 0 or args.poll <= 0 or args.warmup < 0:
+        p.error("--runs must be >= 1, --window and --poll > 0, --warmup >= 0")
+    if not 1 <= args.registers <= 123:
+        p.error("--registers must be 1..123 (one read per device for every peer)")
+    if args.tail is None:
+        args.tail = max(3.0, 3 * args.poll)
+    return args
+
+
+def wait_idle(threshold: float | None, limit_s: float = 600.0) -> tuple[float, float]:
+    """Wait until the machine is quieter than `threshold` (% of one core); returns (waited s,
+    the last busy figure). Without a threshold, just samples the machine once."""
+    start = time.monotonic()
+    while True:
+        busy = busy_pct()
+        if threshold is None or busy < threshold or time.monotonic() - start > limit_s:
+            return time.monotonic() - start, busy
+        say(f"    machine busy {busy:.0f} % of one core (> {threshold:g}): waiting")
+
+
+def run_all(args: argparse.Namespace, logs: Path) -> int:
+    m2m = peers.m2m_venv(args.cache) if "modbus2mqtt" in args.peer_list else None
+    box = machine(peers.ROOT, m2m / "bin" / "python" if m2m else None)
+    print(f"machine: {box.cores} cores, {box.cpu}, {box.kernel}, Python {box.python}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in box.versions.items()))
+    print(
+        f"command: {' '.join([Path(sys.executable).name, 'bench/bridge.py', *sys.argv[1:]])}"
+        f" (warm-up {args.warmup:g} s, tail {args.tail:g} s)"
+    )
+    imports = import_times(sys.executable) if "edged" in args.peer_list else []
+    results: list[dict[str, Any]] = []
+    for n in args.device_counts:
+        for run in range(1, args.runs + 1):
+            shift = (run - 1) % len(args.peer_list)  # rotate the order: drift hits every peer
+            for name in args.peer_list[shift:] + args.peer_list[:shift]:
+                waited, busy = wait_idle(args.wait_idle)
+                say(f"[{n} devices, run {run}] {name} (load {loadavg()}, busy {busy:.0f} %) ...")
+                r = measure(name, args, n, run, logs, m2m)
+                r["waited_for_idle_s"], r["busy_before_pct"] = waited, busy
+                results.append(r)
+                say(
+                    f"    cpu {r['cpu_pct']:.2f} %  rss {r['rss_mib']:.1f} MiB  poll p95"
+                    f" {r['poll_p95_s']:.3f} s  change p99 {r['change_p99_ms']:.0f} ms"
+                    f"  missed {r['missed']}/{r['changes']}  unchanged {r['unchanged_per_s']:.1f}/s"
+                )
+        print()
+        print(table(results, n, args))
+    if args.window < 60 and "edged" in args.peer_list:
+        print(
+            "\nnote: edged re-sends unchanged values every report_every (60 s by default);"
+            f" a {args.window:g} s window may not contain one."
+        )
+    if len(args.device_counts) > 1:
+        small, large = min(args.device_counts), max(args.device_counts)
+        print(f"\nSummary ({small} and {large} devices, the issue's rows):\n")
+        print(summary(results, small, large, args))
+    lines = startup_lines(results, imports)
+    if lines:
+        print()
+        print("\n".join(lines))
+    if args.json is not None:
+        doc: dict[str, Any] = {
+            "machine": asdict(box),
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "import_edge_daemon_s": imports,
+            "results": results,
+        }
+        args.json.write_text(json.dumps(doc, indent=1, default=str))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    keep = args.logs is not None
+    if args.logs is not None:
+        args.logs.mkdir(parents=True, exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="bridge-", dir=args.logs))
+    try:
+        code = run_all(args, logs)
+    except HarnessError as exc:
+        say(f"bench/bridge.py: harness failure: {exc}\n(logs kept in {logs})")
+        return 1
+    if keep:
+        say(f"logs of every run: {logs}")
+    else:
+        shutil.rmtree(logs, ignore_errors=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -414,6 +415,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="before each measurement wait (up to 10 min) until the machine's CPU use over 3 s"
         " is below PCT %% of one core (other sessions share the cores)",
     )
+    p.add_argument("--wait-max", type=float, default=600.0, help="longest wait for --wait-idle, s")
     p.add_argument("--logs", type=Path, default=None, help="keep every run's logs here")
     p.add_argument("--json", type=Path, default=None, help="write all results as JSON here")
     default_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edged-bench"
@@ -440,15 +442,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def wait_idle(threshold: float | None, limit_s: float = 600.0) -> tuple[float, float]:
-    """Wait until the machine is quieter than `threshold` (% of one core); returns (waited s,
-    the last busy figure). Without a threshold, just samples the machine once."""
+def wait_idle(threshold: float | None, limit_s: float) -> tuple[float, float]:
+    """Wait until the machine is quieter than `threshold` (% of one core) or `limit_s` has
+    passed; returns (waited s, the last busy figure). Without a threshold, samples once."""
     start = time.monotonic()
+    told = -math.inf
     while True:
         busy = busy_pct()
-        if threshold is None or busy < threshold or time.monotonic() - start > limit_s:
-            return time.monotonic() - start, busy
-        say(f"    machine busy {busy:.0f} % of one core (> {threshold:g}): waiting")
+        waited = time.monotonic() - start
+        if threshold is None or busy < threshold or waited > limit_s:
+            return waited, busy
+        if waited - told >= 60:
+            say(f"    machine busy {busy:.0f} % of one core (> {threshold:g}): waiting")
+            told = waited
 
 
 def run_all(args: argparse.Namespace, logs: Path) -> int:
@@ -466,7 +472,7 @@ def run_all(args: argparse.Namespace, logs: Path) -> int:
         for run in range(1, args.runs + 1):
             shift = (run - 1) % len(args.peer_list)  # rotate the order: drift hits every peer
             for name in args.peer_list[shift:] + args.peer_list[:shift]:
-                waited, busy = wait_idle(args.wait_idle)
+                waited, busy = wait_idle(args.wait_idle, args.wait_max)
                 say(f"[{n} devices, run {run}] {name} (load {loadavg()}, busy {busy:.0f} %) ...")
                 r = measure(name, args, n, run, logs, m2m)
                 r["waited_for_idle_s"], r["busy_before_pct"] = waited, busy
@@ -504,6 +510,8 @@ def run_all(args: argparse.Namespace, logs: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A SIGTERM unwinds like Ctrl-C, so every process the harness started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     keep = args.logs is not None
     if args.logs is not None:
         args.logs.mkdir(parents=True, exist_ok=True)
@@ -513,6 +521,10 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:
         say(f"bench/bridge.py: harness failure: {exc}\n(logs kept in {logs})")
         return 1
+    except BaseException:  # interrupted: nothing worth keeping unless asked
+        if not keep:
+            shutil.rmtree(logs, ignore_errors=True)
+        raise
     if keep:
         say(f"logs of every run: {logs}")
     else:

@@ -38,6 +38,7 @@ M2M_VERSION = "0.73"
 M2M_PYMODBUS = "3.9.2"
 SITE, GATEWAY = "bench", "gw"
 STATE_TOPIC = f"edge/v1/{SITE}/{GATEWAY}/state"
+BIRTH_TOPIC = f"edge/v1/{SITE}/{GATEWAY}/birth"
 PROFILE = "bench_hr40"
 
 
@@ -170,32 +171,55 @@ def write_profile_dir(directory: Path, registers: int) -> Path:
     return directory
 
 
+def _edged_point(point: object, device: str | None, flagged: bool) -> Seen | None:
+    """One entry of a state message (`point` = `dNNN.rNN`) or of a birth device's points
+    (`name` = `rNN`, device given)."""
+    if not isinstance(point, dict):
+        return None
+    if device is None:
+        ref = point.get("point")
+        if not isinstance(ref, str):
+            return None
+        device, _, reg = ref.partition(".")
+    else:
+        name = point.get("name")
+        if not isinstance(name, str):
+            return None
+        reg = name
+    unit, register = _unit_of(device), _register_of(reg)
+    if unit is None or register is None:
+        return None
+    read_ts = None
+    if isinstance(point.get("ts"), str):
+        with contextlib.suppress(ValueError):
+            read_ts = datetime.fromisoformat(point["ts"]).timestamp()
+    quality = str(point.get("quality"))
+    return Seen(0.0, unit, register, point.get("value"), quality, read_ts, flagged)
+
+
 def parse_edged(topic: str, payload: bytes) -> list[Seen]:
-    """edged's `state` messages: one Seen per point; `heartbeat: true` marks a flagged refresh."""
-    if topic != STATE_TOPIC:
+    """edged's `state` messages, one Seen per point (`heartbeat: true` marks a flagged
+    refresh), and its `birth`: every point's current value, flagged (it is the inventory,
+    not a re-send; it tells the subscriber what the points were before the first change)."""
+    if topic not in (STATE_TOPIC, BIRTH_TOPIC):
         return []
     try:
         body = json.loads(payload)
     except ValueError:
         return []
-    if not isinstance(body, dict) or not isinstance(body.get("points"), list):
+    if not isinstance(body, dict):
         return []
-    flagged = body.get("heartbeat") is True
-    out: list[Seen] = []
-    for p in body["points"]:
-        if not isinstance(p, dict) or not isinstance(p.get("point"), str):
-            continue
-        dev, _, reg = p["point"].partition(".")
-        unit, register = _unit_of(dev), _register_of(reg)
-        if unit is None or register is None:
-            continue
-        read_ts = None
-        if isinstance(p.get("ts"), str):
-            with contextlib.suppress(ValueError):
-                read_ts = datetime.fromisoformat(p["ts"]).timestamp()
-        quality = p.get("quality")
-        out.append(Seen(0.0, unit, register, p.get("value"), str(quality), read_ts, flagged))
-    return out
+    found: list[Seen | None] = []
+    if topic == STATE_TOPIC and isinstance(body.get("points"), list):
+        flagged = body.get("heartbeat") is True
+        found = [_edged_point(p, None, flagged) for p in body["points"]]
+    elif topic == BIRTH_TOPIC and isinstance(body.get("devices"), list):
+        for dev in body["devices"]:
+            if isinstance(dev, dict) and isinstance(dev.get("id"), str):
+                points = dev.get("points")
+                if isinstance(points, list):
+                    found += [_edged_point(p, dev["id"], True) for p in points]
+    return [s for s in found if s is not None]
 
 
 def start_edged(s: Setup, python: str, ready_timeout: float = 60.0) -> Started:

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from bridge_metrics import Change, Read, Seen, analyse, percentile, poll_periods
 from bridge_peers import (
+    BIRTH_TOPIC,
     PARSERS,
     STATE_TOPIC,
     Setup,
@@ -64,10 +65,12 @@ def test_unchanged_values_count_only_unflagged_repeats_inside_the_window() -> No
         Seen(T0 + 3.0, 1, 0, 7, quality="stale"),  # quality changed: does not
         Seen(T0 + 4.0, 1, 0, 8),  # a change
         Seen(T0 + 11.0, 1, 0, 8),  # repeat after the window
+        Seen(T0 - 2.0, 2, 0, 5, flagged=True),  # birth: the value before any state message
+        Seen(T0 + 5.0, 2, 0, 5),  # the same value re-sent: counts
     ]
     f = analyse([], [], seen, T0, T0 + 10)
-    assert math.isclose(f.unchanged_per_s, 0.1)
-    assert math.isclose(f.values_per_s, 0.4)
+    assert math.isclose(f.unchanged_per_s, 0.2)
+    assert math.isclose(f.values_per_s, 0.5)
 
 
 def test_poll_periods_are_per_device_and_inside_the_window() -> None:
@@ -108,6 +111,11 @@ def test_each_peer_parser_reads_its_own_messages() -> None:
     assert (m.device, m.register, m.value, m.read_ts) == (2, 39, 65535, None)
     (b,) = parse_subscriber_line("bare", b'4.0 bare/d100/r00 {"v": 9, "ts": 3.5}\n')
     assert (b.device, b.register, b.value, b.read_ts) == (100, 0, 9, 3.5)
+    birth = {
+        "devices": [{"id": "d003", "points": [{"name": "r01", "value": 0, "quality": "good"}]}]
+    }
+    (h,) = parse_subscriber_line("edged", f"2.0 {BIRTH_TOPIC} {json.dumps(birth)}".encode())
+    assert (h.device, h.register, h.value, h.flagged) == (3, 1, 0, True)
     assert parse_subscriber_line("edged", b"1.0 edge/v1/bench/gw/status {}\n") == []
     assert parse_subscriber_line("bare", b"1.0 bench/probe probe\n") == []
 

@@ -14,7 +14,8 @@ bench/bridge_peers.py.
 Usage: .venv/bin/python bench/bridge.py --devices 50,100 --poll 1.0 --window 60 --runs 3
 Prints the machine, one table per device count (ranges over the runs; ratios per run), the
 issue-shaped summary when several device counts ran, edged's start -> READY and the cost of
-`import edge.daemon`. Exit status: 0 when every measurement was taken, 1 when the harness
+`import edge.daemon`; `--json FILE` keeps every figure, `--report FILE` prints the tables of a
+kept file again. Exit status: 0 when every measurement was taken, 1 when the harness
 itself failed (a peer would not start, a tool is missing); a missed performance goal is a
 figure, never an exit status.
 """
@@ -33,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bridge_peers as peers
 from bridge_metrics import analyse, load_changes, load_reads
 from bridge_proc import busy_pct, cpu_seconds, loadavg, machine, machine_busy_seconds, rss_kib
+from bridge_report import PEERS, report
 
 from sim.broker import MosquittoBroker
 
-PEERS = ("edged", "modbus2mqtt", "bare")
-TITLES = {"edged": "edged", "modbus2mqtt": "modbus2mqtt 0.73", "bare": "bare poller"}
 HarnessError = peers.HarnessError
 
 
@@ -217,181 +217,6 @@ def import_times(python: str, repeats: int = 5) -> list[float]:
     return out
 
 
-def span(values: list[float], digits: int) -> str:
-    xs = [v for v in values if v is not None and not math.isnan(v)]
-    if not xs:
-        return "n/a"
-    lo, hi = f"{min(xs):.{digits}f}", f"{max(xs):.{digits}f}"
-    return lo if lo == hi else f"{lo}-{hi}"
-
-
-def _digits(values: list[float]) -> int:
-    """Decimals that keep about three significant figures for the largest value."""
-    xs = [abs(v) for v in values if v is not None and not math.isnan(v)]
-    top = max(xs, default=0.0)
-    return 0 if top >= 100 else 1 if top >= 10 else 2 if top >= 1 else 3
-
-
-Row = tuple[str, Callable[[dict[str, Any]], Any], bool]
-
-ROWS: list[Row] = [
-    ("CPU (% of one core)", lambda r: r["cpu_pct"], True),
-    ("RSS steady (MiB)", lambda r: r["rss_mib"], True),
-    ("achieved poll period p95 (s)", lambda r: r["poll_p95_s"], False),
-    ("change -> MQTT p50 (ms)", lambda r: r["change_p50_ms"], False),
-    ("change -> MQTT p95 (ms)", lambda r: r["change_p95_ms"], False),
-    ("change -> MQTT p99 (ms)", lambda r: r["change_p99_ms"], True),
-    ("read -> MQTT p50 (ms), field's read time", lambda r: r["read_p50_ms"], True),
-    ("read -> MQTT p50 (ms), peer's own read time", lambda r: r["peer_read_p50_ms"], False),
-    ("unchanged values republished per s", lambda r: r["unchanged_per_s"], False),
-    ("missed changes", lambda r: r["missed"], False),
-    ("changes in the window", lambda r: r["changes"], False),
-    ("values received per s", lambda r: r["values_per_s"], False),
-]
-
-
-def _per_peer(results: list[dict[str, Any]], devices: int) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for r in results:
-        if r["devices"] == devices:
-            out.setdefault(r["peer"], []).append(r)
-    return out
-
-
-def _ratio(
-    by_peer: dict[str, list[dict[str, Any]]], a: str, b: str, get: Callable[[dict[str, Any]], Any]
-) -> str:
-    """a / b per run (same run, so the same machine load), as a range over the runs."""
-    if a not in by_peer or b not in by_peer:
-        return ""
-    other = {r["run"]: get(r) for r in by_peer[b]}
-    ratios = [
-        get(r) / other[r["run"]]
-        for r in by_peer[a]
-        if r["run"] in other and get(r) is not None and other[r["run"]] not in (None, 0)
-    ]
-    return span(ratios, 2)
-
-
-def table(results: list[dict[str, Any]], devices: int, args: argparse.Namespace) -> str:
-    by_peer = _per_peer(results, devices)
-    names = [p for p in PEERS if p in by_peer]
-    runs = max(len(v) for v in by_peer.values())
-    head = [f"at {args.poll:g} s polling, {devices} devices"] + [TITLES[p] for p in names]
-    head += ["edged / modbus2mqtt", "edged / bare"]
-    lines = [
-        f"{devices} devices x {args.registers} holding registers, {runs} run(s) x {args.window:g} s"
-        " (ranges over the runs; ratios taken within each run)",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-    for label, get, with_ratio in ROWS:
-        cells = []
-        values_all = [get(r) for p in names for r in by_peer[p]]
-        digits = 0 if label in ("missed changes", "changes in the window") else _digits(values_all)
-        for p in names:
-            cells.append(span([get(r) for r in by_peer[p]], digits))
-        ratios = ["", ""]
-        if with_ratio:
-            ratios = [
-                _ratio(by_peer, "edged", "modbus2mqtt", get),
-                _ratio(by_peer, "edged", "bare", get),
-            ]
-        lines.append("| " + " | ".join([label, *cells, *ratios]) + " |")
-    load = ", ".join(r["loadavg_before"].split()[0] for p in names for r in by_peer[p])
-    before = [r.get("busy_before_pct", math.nan) for p in names for r in by_peer[p]]
-    others = [r["others_pct"] for p in names for r in by_peer[p]]
-    field_cpu = [r["field_cpu_pct"] for p in names for r in by_peer[p]]
-    lines += [
-        "",
-        f"Machine: 1-min load average before each measurement {load};"
-        f" CPU use of the whole machine just before {span(before, 0)} % of one core;"
-        " during the windows, other processes (not the peer, the field, mosquitto or the"
-        f" subscriber) took {span(others, 1)} % of one core;"
-        f" the field itself {span(field_cpu, 1)} %.",
-    ]
-    return "\n".join(lines)
-
-
-def summary(results: list[dict[str, Any]], small: int, large: int, args: argparse.Namespace) -> str:
-    """The issue's table: CPU at both counts, the rest at the larger one."""
-    lo, hi = _per_peer(results, small), _per_peer(results, large)
-    names = [p for p in PEERS if p in hi]
-
-    def cell(
-        by: dict[str, list[dict[str, Any]]],
-        p: str,
-        get: Callable[[dict[str, Any]], Any],
-        digits: int,
-    ) -> str:
-        return span([get(r) for r in by.get(p, [])], digits)
-
-    rows = [
-        (
-            f"CPU, {small} devices (% of one core)",
-            [cell(lo, p, lambda r: r["cpu_pct"], 2) for p in names],
-        ),
-        (f"CPU, {large} devices", [cell(hi, p, lambda r: r["cpu_pct"], 2) for p in names]),
-        (
-            f"RSS steady, {large} devices (MiB)",
-            [cell(hi, p, lambda r: r["rss_mib"], 1) for p in names],
-        ),
-        (
-            f"achieved poll period p95, {large} devices (s)",
-            [cell(hi, p, lambda r: r["poll_p95_s"], 3) for p in names],
-        ),
-        (
-            f"change -> MQTT p99, {small} / {large} devices (ms)",
-            [
-                cell(lo, p, lambda r: r["change_p99_ms"], 0)
-                + " / "
-                + cell(hi, p, lambda r: r["change_p99_ms"], 0)
-                for p in names
-            ],
-        ),
-        (
-            f"read -> MQTT p50, {large} devices (ms)",
-            [cell(hi, p, lambda r: r["read_p50_ms"], 1) for p in names],
-        ),
-        (
-            f"unchanged values republished per s, {large} devices",
-            [cell(hi, p, lambda r: r["unchanged_per_s"], 1) for p in names],
-        ),
-        (
-            f"missed changes, {small} / {large} devices",
-            [
-                cell(lo, p, lambda r: r["missed"], 0)
-                + " / "
-                + cell(hi, p, lambda r: r["missed"], 0)
-                for p in names
-            ],
-        ),
-    ]
-    head = [f"at {args.poll:g} s polling"] + [TITLES[p] for p in names]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join([label, *cells]) + " |" for label, cells in rows]
-    return "\n".join(lines)
-
-
-def startup_lines(results: list[dict[str, Any]], imports: list[float]) -> list[str]:
-    out = []
-    for n in sorted({r["devices"] for r in results if r["peer"] == "edged"}):
-        runs = [r for r in results if r["peer"] == "edged" and r["devices"] == n]
-        out.append(
-            f"edged start -> READY, {n} devices: {span([r['exec_to_ready_s'] for r in runs], 2)} s"
-            f" from exec (READY=1 on $NOTIFY_SOCKET), {span([r['startup_s'] for r in runs], 3)} s"
-            " of component start (its `ready` log line)"
-        )
-    if imports:
-        out.append(
-            f"import edge.daemon: median {1000 * statistics.median(imports):.0f} ms"
-            f" (range {span([1000 * t for t in imports], 0)} ms"
-            f" over {len(imports)} fresh interpreters)"
-        )
-    return out
-
-
 # ------------------------------------------------------------------------ main
 
 
@@ -418,11 +243,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--wait-max", type=float, default=600.0, help="longest wait for --wait-idle, s")
     p.add_argument("--logs", type=Path, default=None, help="keep every run's logs here")
     p.add_argument("--json", type=Path, default=None, help="write all results as JSON here")
+    p.add_argument(
+        "--report", type=Path, default=None, help="print the tables of a saved --json file, no run"
+    )
     default_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edged-bench"
     p.add_argument(
         "--cache", type=Path, default=default_cache, help="where modbus2mqtt's venv lives"
     )
     args = p.parse_args(argv)
+    if args.report is not None:
+        try:
+            args.report_doc = json.loads(args.report.read_text())
+            report(args.report_doc)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            p.error(f"--report {args.report}: not a results file of this bench ({exc!r})")
+        return args
     try:
         args.device_counts = [int(x) for x in args.devices.split(",") if x.strip()]
     except ValueError:
@@ -457,15 +292,10 @@ def wait_idle(threshold: float | None, limit_s: float) -> tuple[float, float]:
             told = waited
 
 
-def run_all(args: argparse.Namespace, logs: Path) -> int:
+def run_all(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    """Every measurement; returns the results document (what --json writes)."""
     m2m = peers.m2m_venv(args.cache) if "modbus2mqtt" in args.peer_list else None
     box = machine(peers.ROOT, m2m / "bin" / "python" if m2m else None)
-    print(f"machine: {box.cores} cores, {box.cpu}, {box.kernel}, Python {box.python}")
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in box.versions.items()))
-    print(
-        f"command: {' '.join([Path(sys.executable).name, 'bench/bridge.py', *sys.argv[1:]])}"
-        f" (warm-up {args.warmup:g} s, tail {args.tail:g} s)"
-    )
     imports = import_times(sys.executable) if "edged" in args.peer_list else []
     results: list[dict[str, Any]] = []
     for n in args.device_counts:
@@ -482,34 +312,24 @@ def run_all(args: argparse.Namespace, logs: Path) -> int:
                     f" {r['poll_p95_s']:.3f} s  change p99 {r['change_p99_ms']:.0f} ms"
                     f"  missed {r['missed']}/{r['changes']}  unchanged {r['unchanged_per_s']:.1f}/s"
                 )
-        print()
-        print(table(results, n, args))
-    if args.window < 60 and "edged" in args.peer_list:
-        print(
-            "\nnote: edged re-sends unchanged values every report_every (60 s by default);"
-            f" a {args.window:g} s window may not contain one."
-        )
-    if len(args.device_counts) > 1:
-        small, large = min(args.device_counts), max(args.device_counts)
-        print(f"\nSummary ({small} and {large} devices, the issue's rows):\n")
-        print(summary(results, small, large, args))
-    lines = startup_lines(results, imports)
-    if lines:
-        print()
-        print("\n".join(lines))
-    if args.json is not None:
-        doc: dict[str, Any] = {
-            "machine": asdict(box),
-            "args": {k: str(v) for k, v in vars(args).items()},
-            "import_edge_daemon_s": imports,
-            "results": results,
-        }
-        args.json.write_text(json.dumps(doc, indent=1, default=str))
-    return 0
+    command = " ".join([Path(sys.executable).name, "bench/bridge.py", *sys.argv[1:]])
+    settings = {
+        k: getattr(args, k)
+        for k in ("poll", "window", "runs", "warmup", "tail", "registers", "device_counts")
+    }
+    return {
+        "machine": asdict(box),
+        "settings": {**settings, "peers": args.peer_list, "command": command},
+        "import_edge_daemon_s": imports,
+        "results": results,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report is not None:
+        print(report(args.report_doc))
+        return 0
     # A SIGTERM unwinds like Ctrl-C, so every process the harness started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     keep = args.logs is not None
@@ -517,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         args.logs.mkdir(parents=True, exist_ok=True)
     logs = Path(tempfile.mkdtemp(prefix="bridge-", dir=args.logs))
     try:
-        code = run_all(args, logs)
+        doc = run_all(args, logs)
     except HarnessError as exc:
         say(f"bench/bridge.py: harness failure: {exc}\n(logs kept in {logs})")
         return 1
@@ -525,11 +345,14 @@ def main(argv: list[str] | None = None) -> int:
         if not keep:
             shutil.rmtree(logs, ignore_errors=True)
         raise
+    if args.json is not None:
+        args.json.write_text(json.dumps(doc, indent=1))
+    print(report(doc))
     if keep:
         say(f"logs of every run: {logs}")
     else:
         shutil.rmtree(logs, ignore_errors=True)
-    return code
+    return 0
 
 
 if __name__ == "__main__":

@@ -66,3 +66,12 @@ def test_bridge_bench_produces_every_figure(tmp_path: Path) -> None:
     for row in ("CPU (% of one core)", "RSS steady (MiB)", "change -> MQTT p99 (ms)"):
         assert f"| {row} |" in done.stdout
     assert "edged start -> READY" in done.stdout and "import edge.daemon" in done.stdout
+    again = subprocess.run(
+        [sys.executable, "bench/bridge.py", "--report", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert again.returncode == 0 and again.stdout == done.stdout

@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 the daemon refused or a check failed, 2 bad arguments,
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import re
@@ -55,12 +56,21 @@ def parse_value(text: str) -> bool | int | float:
     return int(number) if number.is_integer() and "." not in low else number
 
 
+def _installed_version() -> str:
+    """edged's version from the installed distribution's metadata (the wheel or .deb's)."""
+    try:
+        return importlib.metadata.version("edged")
+    except importlib.metadata.PackageNotFoundError:  # run from a bare source tree
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="edgectl",
         description="Diagnose and operate edged. Exit codes: 0 ok, 1 refused, 2 usage, "
         "3 daemon not running, 78 bad config.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_installed_version()}")
     p.add_argument(
         "--runtime-dir",
         type=Path,

@@ -1,12 +1,13 @@
 #!/bin/bash
 # End-to-end deployment check (manual, slow, root only; not part of the pytest run):
 #   1. debootstrap a clean Debian bookworm into DIR (or reuse DIR if it already has one),
-#   2. follow docs/install.md steps 1-5 and 7 inside it (commands copied from the guide),
+#   2. build the .deb and follow docs/install.md steps 1-3 inside it,
 #   3. boot it with systemd-nspawn, so systemd 252 is PID 1 and runs the real unit,
 #   4. check: READY/STATUS, sandbox of the running process, reload, watchdog restart of a
 #      hung daemon, crash-loop rate limit + cool-down, exit 78 not restarted, clean stop.
 # Usage: tests/deploy/boot_check.sh [DIR]   (default /tmp/edged-boot-check; about 3-4 min)
-# Needs: debootstrap, systemd-container (systemd-nspawn), network to the Debian mirror/PyPI.
+# Needs: debootstrap, systemd-container (systemd-nspawn), network to the Debian mirror/PyPI,
+# the project's .venv (./run setup). tests/deploy/test_deb.py checks the install itself in CI.
 # Not checked here: DeviceAllow=/MemoryMax= (nspawn gives the container read-only cgroup v1
 # controllers, so they are not enforced inside it) and real serial/GPIO hardware.
 set -euo pipefail
@@ -36,12 +37,9 @@ if [[ ! -x $ROOT/usr/bin/apt-get ]]; then
     say "debootstrap bookworm into $ROOT"
     debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" > "$DIR/debootstrap.log" 2>&1
 fi
-# Site specifics, not part of the guide: name resolution and this host's extra CAs (a
-# TLS-intercepting proxy would otherwise break pip inside the root).
+# Site specifics, not part of the guide: name resolution for apt inside the root.
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 [[ -s $ROOT/etc/hosts ]] || printf '127.0.0.1 localhost\n::1 localhost\n' > "$ROOT/etc/hosts"
-mkdir -p "$ROOT/usr/local/share/ca-certificates"
-cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/" 2>/dev/null || true
 
 mount -t proc proc "$ROOT/proc" && mounted=("$ROOT/proc" "${mounted[@]}")
 mount --bind /dev "$ROOT/dev" && mounted=("$ROOT/dev" "${mounted[@]}")
@@ -49,59 +47,31 @@ mount --bind /dev/pts "$ROOT/dev/pts" && mounted=("$ROOT/dev/pts" "${mounted[@]}
 in_root() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
     DEBIAN_FRONTEND=noninteractive /bin/bash -euxo pipefail -c "$1"; }
 
-say "build the wheel (a development machine's job)"
-rm -rf "$DIR/src" && mkdir -p "$DIR/src"
-tar -C "$REPO" --exclude=.venv --exclude=.git --exclude=__pycache__ --exclude=.mypy_cache \
-    --exclude=.ruff_cache --exclude=.pytest_cache --exclude=.hypothesis --exclude=dist -cf - . \
-    | tar -C "$DIR/src" -xf -
-PYTHON=${PYTHON:-$REPO/.venv/bin/python}
-(cd "$DIR/src" && "$PYTHON" -m pip wheel --no-deps -q -w dist .)
-WHEEL=$(basename "$DIR"/src/dist/edged-*.whl)
-VERSION=$(echo "$WHEEL" | cut -d- -f2)
-mkdir -p "$ROOT/root/edged-$VERSION"
-cp "$DIR/src/dist/$WHEEL" "$ROOT/root/edged-$VERSION/"
-rm -rf "$ROOT/root/edged-$VERSION/systemd" && cp -r "$REPO/systemd" "$ROOT/root/edged-$VERSION/"
+say "build the .deb (a development machine's job: ./run package)"
+rm -rf "$DIR/dist"
+"$REPO/packaging/build-deb" --out "$DIR/dist"
+DEB=$(ls "$DIR"/dist/edged_*.deb)
+cp "$DEB" "$ROOT/var/tmp/edged.deb"
 # The venue config for the check (a real site brings its own).
-cat > "$ROOT/root/venue.toml" <<'EOF'
+cat > "$ROOT/root/venue.toml" <<'EOF2'
 [site]
 id = "wcp-main"
 gateway = "gw-1"
 timezone = "Europe/Berlin"
-EOF
+EOF2
 
-say "guide step 1: system packages (+ systemd, which a real Debian/Pi OS already has)"
+say "install.md step 1: the package, with its Depends from apt"
 in_root "apt-get update -qq
-apt-get install -y -qq systemd >/dev/null
-apt-get install -y python3 python3-venv python3-dev gcc ca-certificates procps >/dev/null
-update-ca-certificates >/dev/null"
-
-say "guide step 2: release venv"
-in_root "VERSION=$VERSION; SRC=/root/edged-\$VERSION
-install -d -m 0755 /opt/edged/releases
-python3 -m venv /opt/edged/releases/\$VERSION
-/opt/edged/releases/\$VERSION/bin/pip install -q --upgrade pip
-/opt/edged/releases/\$VERSION/bin/pip install -q \"\$SRC/edged-\$VERSION-py3-none-any.whl[rpi]\"
-ln -sfn releases/\$VERSION /opt/edged/venv
-/opt/edged/venv/bin/edged --help >/dev/null"
-
-say "guide step 3: account and directories"
-in_root "SRC=/root/edged-$VERSION
-install -D -m 0644 \$SRC/systemd/edged.sysusers /etc/sysusers.d/edged.conf
-install -D -m 0644 \$SRC/systemd/edged.tmpfiles /etc/tmpfiles.d/edged.conf
-systemd-sysusers edged.conf
-systemd-tmpfiles --create edged.conf
+apt-get satisfy -y -qq '$(dpkg-deb -f "$DEB" Depends)' >/dev/null
+dpkg -i /var/tmp/edged.deb
 id edge"
 
-say "guide step 5: config (step 4, TLS files, has none to install here)"
-in_root "install -d -m 0755 /etc/edge
-install -m 0640 -o root -g edge /root/venue.toml /etc/edge/venue.toml
-runuser -u edge -- /opt/edged/venv/bin/edgectl config check /etc/edge/venue.toml"
+say "install.md step 2: the config"
+in_root "install -m 0640 -o root -g edge /root/venue.toml /etc/edge/venue.toml
+runuser -u edge -- edgectl config check /etc/edge/venue.toml"
 
-say "guide step 7: unit files, verify, enable (daemon-reload/--now need PID 1: done at boot)"
-in_root "SRC=/root/edged-$VERSION
-install -m 0644 \$SRC/systemd/edged.service          /etc/systemd/system/edged.service
-install -m 0644 \$SRC/systemd/edged-cooldown.service /etc/systemd/system/edged-cooldown.service
-test -z \"\$(systemd-analyze verify /etc/systemd/system/edged.service 2>&1)\"
+say "install.md step 3: verify, enable (--now needs PID 1: started at boot)"
+in_root "test -z \"\$(systemd-analyze verify edged.service 2>&1)\"
 systemctl enable edged"
 for m in "${mounted[@]}"; do umount "$m"; done
 mounted=()
@@ -112,7 +82,8 @@ systemd-nspawn --quiet --register=no --keep-unit --private-network -D "$ROOT" -b
 NSPAWN_PID=$!
 LEADER=""
 for _ in $(seq 100); do
-    LEADER=$(ps --ppid "$NSPAWN_PID" -o pid= | tr -d ' ' | head -1 || true)
+    # The container's PID 1 is systemd, a child of nspawn (or of its first child).
+    LEADER=$(pgrep -x systemd -P "$NSPAWN_PID,$(pgrep -P "$NSPAWN_PID" | tr '\n' ,)0" | head -1 || true)
     [[ -n $LEADER ]] && break
     sleep 0.2
 done

@@ -77,7 +77,7 @@ def test_unit_uses_only_accounts_sysusers_creates(root: Path) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="systemd-tmpfiles needs root to chown")
 def test_tmpfiles_creates_the_tls_directory(root: Path) -> None:
-    """systemd-tmpfiles --create makes /etc/edge/tls root:edge 0750 and /opt/edged/releases."""
+    """systemd-tmpfiles --create makes /etc/edge/tls root:edge 0750 and nothing else."""
     assert SYSUSERS_BIN is not None and TMPFILES_BIN is not None
     assert run(SYSUSERS_BIN, f"--root={root}", "edged.conf").returncode == 0
     proc = run(TMPFILES_BIN, "--create", f"--root={root}", "edged.conf")
@@ -85,4 +85,5 @@ def test_tmpfiles_creates_the_tls_directory(root: Path) -> None:
     tls = (root / "etc/edge/tls").stat()
     edge_gid = int(table(root / "etc/group")["edge"][2])
     assert (tls.st_mode & 0o7777, tls.st_uid, tls.st_gid) == (0o750, 0, edge_gid)
-    assert (root / "opt/edged/releases").is_dir()
+    # /opt/edged is the package's own (the venv); tmpfiles must not make or clean it.
+    assert not (root / "opt").exists()

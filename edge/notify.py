@@ -1,4 +1,4 @@
-"""systemd notify protocol: READY, STATUS, WATCHDOG, STOPPING over $NOTIFY_SOCKET.
+"""systemd notify protocol: READY, STATUS, WATCHDOG, STOPPING, EXTEND_TIMEOUT_USEC.
 
 Ten lines of our own instead of the `sdnotify` package, which swallows errors and
 leaks its socket. With no NOTIFY_SOCKET (a terminal, a test) every call is a no-op.
@@ -47,6 +47,15 @@ class Notifier:
 
     def watchdog(self) -> bool:
         return self.send("WATCHDOG=1")
+
+    def extend_timeout(self, seconds: float) -> bool:
+        """Ask for `seconds` more before systemd's start (or stop) timeout fires.
+
+        For a long database check or salvage at start-up: send it again before the time
+        granted runs out (systemd >= 236; older versions ignore it).
+        """
+        usec = max(1, int(seconds * 1_000_000))
+        return self.send(f"EXTEND_TIMEOUT_USEC={usec}")
 
     def stopping(self) -> bool:
         return self.send("STOPPING=1", "STATUS=stopping")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from edge.storage.db import Schema
+from edge.storage.connection import Schema
 
 SCHEMA = Schema(
     component="kv",

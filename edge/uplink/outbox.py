@@ -12,11 +12,20 @@ Drain order is by priority (alarm > cmd_res > event > energy > state), by enqueu
 within a priority, which keeps each stream in order. The bounds (count, bytes, age) are kept
 by evicting the oldest `state` first, then plain events; alarms, access events, energy and
 command results are never evicted. Evictions are reported as a `buffer_overflow` event.
+
+A failed commit (a full or failing card) is a state, not a crash. What was accepted stays in a
+bounded memory spill (`edge.storage.spill`), in order, with exact counts; the committer retries
+with backoff and writes it once space returns. Meanwhile the drain sends spilled messages
+straight from memory, so alarms still reach the cloud; one acknowledged never needs the disk.
+What the spill has to refuse or drop is counted and reported in a `buffer_overflow` event once
+commits work again. The committer never dies, `flush()` and stopping never wait unboundedly,
+and `beat` / `last_progress` let a watchdog tell a hung writer from an idle one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
 import uuid
@@ -29,8 +38,10 @@ import msgspec
 import structlog
 
 from edge.clock import Clock
-from edge.storage import Database, Schema
+from edge.storage import Database, FileRecreated, Schema, StorageError, StorageEvent
 from edge.storage.db import finish
+from edge.storage.spill import Held, HeldState, Spill, SpillLimits
+from edge.uplink.backoff import Backoff
 from edge.uplink.config import OutboxConfig
 from edge.uplink.contract import (
     QUEUED_STREAMS,
@@ -70,6 +81,17 @@ FETCH_BATCH = 256
 NOT_LIVE = -1
 ACK_BATCH = 500
 ACK_DELAY_S = 0.05
+COMMIT_CHUNK = 5000
+"""Most messages per transaction: a long spill is written back in pieces."""
+RETRY_INITIAL_S = 0.25
+RETRY_CAP_S = 5.0
+"""Longest wait between commit attempts while the disk refuses writes (injected clock)."""
+HEARTBEAT_S = 1.0
+"""The committer beats at least this often (real time) while idle or backing off."""
+FLUSH_TIMEOUT_S = 10.0
+STOP_FLUSH_S = 3.0
+STOP_TASKS_S = 2.0
+READ_RETRY_S = 1.0
 
 
 class _Head(msgspec.Struct):
@@ -81,16 +103,21 @@ class _Head(msgspec.Struct):
 
 @dataclass(frozen=True, slots=True)
 class Enqueued:
-    """Where a message landed: its stream, seq and msg_id."""
+    """Where a message landed: its stream, seq and msg_id.
+
+    `accepted` is False when the memory spill was full while the disk refused writes: the
+    message was dropped (counted, and reported in a `buffer_overflow` event).
+    """
 
     stream: str
     seq: int
     msg_id: str
+    accepted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """A committed message waiting for its PUBACK."""
+    """A message waiting for its PUBACK: committed (id > 0) or sent from the spill (id < 0)."""
 
     id: int
     prio: int
@@ -128,6 +155,33 @@ class _WriteResult:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class SpillStats:
+    """The memory spill, for `edgectl status`, alarms and tests. Counts are exact."""
+
+    messages: int
+    """Accepted, not on disk, not delivered: held in memory now."""
+    bytes: int
+    failing: bool
+    """The latest commit failed (the disk refuses writes)."""
+    last_error: str | None
+    dropped: dict[str, int]
+    """Since start, by stream: refused at enqueue or evicted from the spill (never delivered)."""
+    dropped_bytes: int
+    sent_from_memory: int
+    """Delivered to the broker straight from the spill, never written to disk."""
+    commit_failures: int
+
+
+class NotCommitted(StorageError):
+    """`put()`/`flush()`: the disk refused the commit. Accepted messages are still held in
+    memory and are committed (and sent) when it recovers: do not enqueue them again."""
+
+
+class SpillFull(StorageError):
+    """`put()`: the disk refuses writes and the memory spill is full; the message was dropped."""
+
+
 def is_evictable(stream: str, body: QueuedBody) -> bool:
     """Only `state` and plain events may be dropped; never access events or overflow reports."""
     if stream == "state":
@@ -138,9 +192,22 @@ def is_evictable(stream: str, body: QueuedBody) -> bool:
 
 
 class Outbox:
-    """The durable queue. `async with Outbox(...)` loads counters and runs the committer."""
+    """The durable queue. `async with Outbox(...)` loads counters and runs the committer.
 
-    def __init__(self, db: Database, clock: Clock, config: OutboxConfig | None = None) -> None:
+    `beat` (e.g. `lambda: liveness.beat("outbox")`) is called every time round the
+    committer's loop and at least every HEARTBEAT_S while it waits, never while a commit
+    hangs on the disk: register it with an allowance of a few HEARTBEAT_S.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        config: OutboxConfig | None = None,
+        *,
+        spill: SpillLimits | None = None,
+        beat: Callable[[], None] | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._cfg = config or OutboxConfig()
@@ -148,36 +215,73 @@ class Outbox:
         self._seq: dict[str, int] = {}
         self._count = 0
         self._bytes = 0
-        self._batch: list[_Pending] = []
+        self._spill: Spill[_Pending] = Spill(spill)
+        self._sending: dict[int, Held[_Pending]] = {}
         self._acks: list[Row] = []
         self._acked_ids: set[int] = set()
-        self._batch_done: asyncio.Future[None] | None = None
-        self._committing: asyncio.Future[None] | None = None
+        self._acks_asked = 0
+        self._acks_done = 0
         self._wake: asyncio.Event | None = None
+        self._retry_now: asyncio.Event | None = None
         self._new: asyncio.Event | None = None
         self._empty: asyncio.Event | None = None
-        self._tasks: asyncio.TaskGroup | None = None
-        self._own_tasks: list[asyncio.Task[None]] = []
+        self._round_done: asyncio.Event | None = None
+        self._committer_task: asyncio.Task[None] | None = None
+        self._sweeper_task: asyncio.Task[None] | None = None
         self._ack_timer: asyncio.TimerHandle | None = None
         self._running = False
+        self._beat = beat
+        self.last_progress = clock.monotonic()
+        """Monotonic time (injected clock) the committer last finished a round or was idle."""
         self.live_session = NOT_LIVE
         """The session number while connected, NOT_LIVE otherwise (set by the session)."""
+        # Commit health.
+        self._failing = False
+        self._failures = 0
+        self._last_error: str | None = None
+        self._retry = Backoff(RETRY_INITIAL_S, RETRY_CAP_S)
         # Reader state: last dispatched id per priority, prefetched rows, urgent arrival.
         self._cursor: dict[int, int] = {}
         self._buf: deque[Row] = deque()
         self._urgent: int | None = None
-        # Overflow reporting.
+        # Overflow reporting: table evictions and spill drops, until reported.
         self._overflow: dict[str, int] = {}
         self._overflow_reason = ""
+        self._spill_dropped: dict[str, int] = {}
+        self._spill_dropped_bytes = 0
         self._last_overflow_report: float | None = None
         self._last_sweep = clock.monotonic()
         self._on_overflow: list[Callable[[dict[str, int]], None]] = []
+        # Totals since start (exact accounting).
+        self._dropped_total: dict[str, int] = {}
+        self._dropped_total_bytes = 0
+        self._sent_from_memory = 0
+        self._unhook: list[Callable[[], None]] = []
+        self._reload: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> Outbox:
         await self._db.migrate(SCHEMA)
+        await self._load()
+        self._wake = asyncio.Event()
+        self._retry_now = asyncio.Event()
+        self._new = asyncio.Event()
+        self._new.set()
+        self._empty = asyncio.Event()
+        self._round_done = asyncio.Event()
+        self._update_empty()
+        self._unhook = [
+            self._db.subscribe(self._on_storage_event),
+            self._db.add_restorer(self._restore),
+        ]
+        self._start_committer()
+        self._sweeper_task = asyncio.create_task(self._sweeper(), name="outbox.sweeper")
+        self._running = True
+        log.info("outbox_opened", depth=self._count, bytes=self._bytes)
+        return self
 
+    async def _load(self) -> None:
         def load(conn: sqlite3.Connection) -> tuple[dict[str, int], int, int]:
             seqs = {s: int(n) for s, n in conn.execute("SELECT stream, seq FROM outbox_seq")}
             count, size = conn.execute(
@@ -185,40 +289,55 @@ class Outbox:
             ).fetchone()
             return seqs, int(count), int(size)
 
-        self._seq, self._count, self._bytes = await self._db.run(load)
-        self._wake = asyncio.Event()
-        self._new = asyncio.Event()
-        self._new.set()
-        self._empty = asyncio.Event()
-        if self._count == 0:
-            self._empty.set()
-        self._tasks = asyncio.TaskGroup()
-        await self._tasks.__aenter__()
-        self._own_tasks = [
-            self._tasks.create_task(self._committer(), name="outbox.committer"),
-            self._tasks.create_task(self._sweeper(), name="outbox.sweeper"),
-        ]
-        self._running = True
-        log.info("outbox_opened", depth=self._count, bytes=self._bytes)
-        return self
+        seqs, self._count, self._bytes = await self._db.run(load)
+        for stream, seq in seqs.items():  # never go back: a recreated file may know less
+            self._seq[stream] = max(seq, self._seq.get(stream, 0))
 
     async def __aexit__(self, *exc: object) -> None:
         self._running = False
-        assert self._tasks is not None
         if self._ack_timer is not None:
             self._ack_timer.cancel()
-        # Commit what was accepted, then stop the background tasks.
+        # Commit what was accepted (a bounded wait: the disk may be full or hung).
         try:
-            await self.flush()
+            await self.flush(timeout_s=STOP_FLUSH_S)
+        except (StorageError, OutboxClosed, TimeoutError) as err:
+            log.error(
+                "outbox_stopped_with_unsaved",
+                messages=self._spill.messages,
+                bytes=self._spill.bytes,
+                by_stream=self._spill_by_stream(),
+                error=str(err) or type(err).__name__,
+            )
         finally:
-            for task in self._own_tasks:
+            for unhook in self._unhook:
+                unhook()
+            tasks = [t for t in (self._committer_task, self._sweeper_task) if t is not None]
+            for task in tasks:
                 task.cancel()
-            await self._tasks.__aexit__(None, None, None)
+            if tasks:
+                _, pending = await asyncio.wait(tasks, timeout=STOP_TASKS_S)
+                if pending:
+                    log.error("outbox_task_hung_at_stop", tasks=[t.get_name() for t in pending])
+
+    def _start_committer(self) -> None:
+        task = asyncio.create_task(self._committer(), name="outbox.committer")
+        task.add_done_callback(self._committer_ended)
+        self._committer_task = task
+
+    def _committer_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or not self._running:
+            return
+        # Only a bug gets here (failed commits are handled inside): log it and carry on.
+        log.error("outbox_committer_died", error=repr(task.exception()))
+        self._start_committer()
 
     # ------------------------------------------------------------------ producers
 
     def put_nowait(self, body: QueuedBody, ts: datetime | None = None) -> Enqueued:
         """Queue `body`; committed in the next group commit (within one loop turn or so)."""
+        return self._put(body, ts)[0]
+
+    def _put(self, body: QueuedBody, ts: datetime | None) -> tuple[Enqueued, Held[_Pending] | None]:
         if not self._running:
             raise OutboxClosed("outbox is not running: enqueue after `async with Outbox`")
         stream = STREAM_OF_BODY[type(body)]
@@ -229,41 +348,96 @@ class Outbox:
         head = self._encoder.encode(_Head(stream, seq, msg_id, ts or now))
         encoded = self._encoder.encode(body)
         payload = head if encoded == b"{}" else head[:-1] + b"," + encoded[1:]
-        self._batch.append(
-            _Pending(
-                prio=int(QUEUED_STREAMS[stream]),
-                stream=stream,
-                seq=seq,
-                msg_id=msg_id,
-                created=now.timestamp(),
-                live_session=self.live_session,
-                evictable=is_evictable(stream, body),
-                payload=payload,
-            )
+        pending = _Pending(
+            prio=int(QUEUED_STREAMS[stream]),
+            stream=stream,
+            seq=seq,
+            msg_id=msg_id,
+            created=now.timestamp(),
+            live_session=self.live_session,
+            evictable=is_evictable(stream, body),
+            payload=payload,
         )
+        added = self._spill.add(
+            pending.prio, pending.evictable, len(payload), pending, bounded=self._failing
+        )
+        for victim in added.evicted:
+            self._count_drop(victim.item)
+        if added.held is None:
+            self._count_drop(pending)
+        if added.evicted or added.held is None:
+            log.warning(
+                "outbox_spill_full",
+                refused=added.held is None,
+                evicted=len(added.evicted),
+                spill=self._spill.messages,
+                stream=stream,
+            )
+        if added.held is not None:
+            assert self._empty is not None
+            self._empty.clear()
+        if self._failing:
+            assert self._new is not None
+            self._new.set()  # the drain may send it from memory
         self._kick()
-        return Enqueued(stream, seq, msg_id)
+        return Enqueued(stream, seq, msg_id, added.held is not None), added.held
+
+    def _count_drop(self, p: _Pending) -> None:
+        self._spill_dropped[p.stream] = self._spill_dropped.get(p.stream, 0) + 1
+        self._spill_dropped_bytes += len(p.payload)
+        self._dropped_total[p.stream] = self._dropped_total.get(p.stream, 0) + 1
+        self._dropped_total_bytes += len(p.payload)
 
     async def put(self, body: QueuedBody, ts: datetime | None = None) -> Enqueued:
-        """Queue `body` and return once it is committed to disk."""
-        done = self._batch_future()
-        enqueued = self.put_nowait(body, ts)
-        await asyncio.shield(done)
+        """Queue `body` and return once it is committed to disk (or, while the disk refuses
+        writes, delivered to the broker straight from memory).
+
+        Raises `NotCommitted` when the disk refused the commit (the message is still held and
+        will go out), `SpillFull` when it had to be dropped, TimeoutError when the committer
+        made no progress within FLUSH_TIMEOUT_S.
+        """
+        enqueued, held = self._put(body, ts)
+        if held is None:
+            raise SpillFull(f"{enqueued.stream} seq {enqueued.seq} dropped: memory spill full")
+        await self._wait_saved(held.index, self._acks_done, FLUSH_TIMEOUT_S, hurry=False)
+        if held.state is HeldState.DROPPED:
+            raise SpillFull(f"{enqueued.stream} seq {enqueued.seq} dropped: memory spill full")
         return enqueued
 
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed."""
-        if self._batch or self._acks:
-            done = self._batch_future()
-            self._kick()
-            await asyncio.shield(done)
-        elif self._committing is not None:
-            await asyncio.shield(self._committing)
+    async def flush(self, timeout_s: float | None = FLUSH_TIMEOUT_S) -> None:
+        """Wait until everything queued so far (messages and acks) is committed.
 
-    def _batch_future(self) -> asyncio.Future[None]:
-        if self._batch_done is None:
-            self._batch_done = asyncio.get_running_loop().create_future()
-        return self._batch_done
+        Raises `NotCommitted` if a commit attempt failed meanwhile (what it held stays in
+        the spill), `OutboxClosed` if the committer is gone, TimeoutError after `timeout_s`.
+        """
+        await self._wait_saved(self._spill.last_index, self._acks_asked, timeout_s, hurry=True)
+
+    async def _wait_saved(
+        self, index: int, acks: int, timeout_s: float | None, *, hurry: bool
+    ) -> None:
+        """Wait until message `index` and the first `acks` acks are settled (committed,
+        delivered from memory, or dropped); `hurry` cuts a commit backoff short."""
+
+        def saved() -> bool:
+            oldest = self._spill.oldest_unsaved()
+            return (oldest is None or oldest > index) and self._acks_done >= acks
+
+        if saved():
+            return
+        failures = self._failures
+        self._kick()
+        if hurry:
+            assert self._retry_now is not None
+            self._retry_now.set()
+        async with asyncio.timeout(timeout_s):
+            while not saved():
+                task = self._committer_task
+                if task is None or task.done():
+                    raise OutboxClosed("the outbox committer is not running")
+                if self._failures != failures:
+                    raise NotCommitted(f"commit failed: {self._last_error}")
+                assert self._round_done is not None
+                await self._round_done.wait()
 
     def _kick(self) -> None:
         assert self._wake is not None
@@ -276,44 +450,78 @@ class Outbox:
         self._cursor.clear()
         self._buf.clear()
         self._urgent = None
+        self._spill.unsend_all()
+        self._sending.clear()
         assert self._new is not None
         self._new.set()
 
     async def next(self) -> Row:
-        """The next message to publish: highest priority first, enqueue order within."""
+        """The next message to publish: highest priority first, enqueue order within.
+
+        While commits fail, spilled messages are handed out too (negative `id`), after the
+        committed ones of the same priority, so each stream stays in order.
+        """
         assert self._new is not None
         while True:
             if self._urgent is not None:
                 if self._buf and self._urgent < self._buf[0].prio:
                     self._buf.clear()  # refetch: cursors only moved past dispatched rows
                 self._urgent = None
+            spilled = self._spill.best_sendable() if self._failing else None
             if self._buf:
+                if spilled is not None and spilled.prio < self._buf[0].prio:
+                    return self._send_from_spill(spilled)
                 row = self._buf.popleft()
                 self._cursor[row.prio] = row.id
                 return row
             self._new.clear()
             cursor = dict(self._cursor)
             skip = set(self._acked_ids)
-            rows = await self._db.run(functools.partial(_fetch, cursor=cursor, skip=skip))
+            read_failed = False
+            try:
+                rows = await self._db.run(functools.partial(_fetch, cursor=cursor, skip=skip))
+            except StorageError as exc:  # unreadable: serve the spill, retry soon
+                log.warning("outbox_read_failed", error=str(exc))
+                rows, read_failed = [], True
             if rows:
                 self._buf.extend(rows)
                 continue
-            await self._new.wait()
+            spilled = self._spill.best_sendable() if self._failing else None
+            if spilled is not None:
+                return self._send_from_spill(spilled)
+            if read_failed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._new.wait(), READ_RETRY_S)
+            else:
+                await self._new.wait()
+
+    def _send_from_spill(self, held: Held[_Pending]) -> Row:
+        self._spill.sending(held)
+        self._sending[held.index] = held
+        p = held.item
+        return Row(-held.index, p.prio, p.stream, p.seq, p.msg_id, p.live_session, p.payload)
 
     async def wait_empty(self) -> None:
         """Return once every message has been acknowledged and deleted."""
         assert self._empty is not None
         while self.depth:
             await self._empty.wait()
-            if self._batch:
+            if self._spill.messages:
                 await self.flush()
 
     def ack(self, row: Row) -> None:
         """The broker acknowledged `row`: delete it in the next group commit."""
+        if row.id < 0:
+            held = self._sending.pop(-row.id, None)
+            if held is not None and self._spill.delivered(held):
+                self._sent_from_memory += 1
+                self._update_empty()
+            return
         if row.id in self._acked_ids:
             return
         self._acked_ids.add(row.id)
         self._acks.append(row)
+        self._acks_asked += 1
         if not self._running:
             return
         # Deletes are cheap to lose (a resend with the same msg_id), so batch them harder
@@ -332,90 +540,184 @@ class Outbox:
 
     @property
     def depth(self) -> int:
-        """Messages committed or queued and not yet acknowledged."""
-        return self._count + len(self._batch)
+        """Messages committed or held in memory and not yet acknowledged."""
+        return self._count + self._spill.messages
 
     @property
     def size_bytes(self) -> int:
         return self._bytes
 
     @property
+    def spill(self) -> SpillStats:
+        return SpillStats(
+            messages=self._spill.messages,
+            bytes=self._spill.bytes,
+            failing=self._failing,
+            last_error=self._last_error,
+            dropped=dict(self._dropped_total),
+            dropped_bytes=self._dropped_total_bytes,
+            sent_from_memory=self._sent_from_memory,
+            commit_failures=self._failures,
+        )
+
+    @property
+    def committer_alive(self) -> bool:
+        task = self._committer_task
+        return task is not None and not task.done()
+
+    @property
     def unreported_evictions(self) -> dict[str, int]:
-        """Evictions not yet reported in a `buffer_overflow` event (at most one per minute)."""
-        return dict(self._overflow)
+        """Drops not yet reported in a `buffer_overflow` event (at most one per minute)."""
+        out = dict(self._overflow)
+        for stream, n in self._spill_dropped.items():
+            out[stream] = out.get(stream, 0) + n
+        return out
 
     async def oldest_age_s(self) -> float | None:
         """Age in seconds of the oldest waiting message, None when empty."""
         row = await self._db.run(lambda c: c.execute("SELECT min(created) FROM outbox").fetchone())
-        if row is None or row[0] is None:
+        oldest = [float(row[0])] if row is not None and row[0] is not None else []
+        oldest += [h.item.created for h in self._spill.live()][:1]
+        if not oldest:
             return None
-        return max(0.0, self._clock.now().timestamp() - float(row[0]))
+        return max(0.0, self._clock.now().timestamp() - min(oldest))
 
     async def depth_by_stream(self) -> dict[str, int]:
         rows = await self._db.run(
             lambda c: c.execute("SELECT stream, count(*) FROM outbox GROUP BY stream").fetchall()
         )
-        return {str(s): int(n) for s, n in rows}
+        out = {str(s): int(n) for s, n in rows}
+        for stream, n in self._spill_by_stream().items():
+            out[stream] = out.get(stream, 0) + n
+        return out
+
+    def _spill_by_stream(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for held in self._spill.live():
+            out[held.item.stream] = out.get(held.item.stream, 0) + 1
+        return out
 
     def on_overflow(self, callback: Callable[[dict[str, int]], None]) -> None:
         """Call `callback(evicted_by_stream)` after each eviction."""
         self._on_overflow.append(callback)
 
+    def _update_empty(self) -> None:
+        assert self._empty is not None
+        if self.depth == 0:
+            self._empty.set()
+        else:
+            self._empty.clear()
+
     # ------------------------------------------------------------------ committer
 
+    def _alive(self) -> None:
+        self.last_progress = self._clock.monotonic()
+        if self._beat is not None:
+            self._beat()
+
     async def _committer(self) -> None:
-        assert self._wake is not None and self._new is not None
+        assert self._wake is not None and self._retry_now is not None
         while True:
-            await self._wake.wait()
+            self._alive()
+            if self._failing:
+                await self._pause(self._retry.next())
+            else:
+                while not self._wake.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), HEARTBEAT_S)
+                    self._alive()
             self._wake.clear()
+            self._retry_now.clear()
             await self._commit_once()
 
+    async def _pause(self, delay: float) -> None:
+        """Back off `delay` (injected clock), beating; cut short when someone waits (flush)."""
+        assert self._retry_now is not None
+        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+        waiter = asyncio.ensure_future(self._retry_now.wait())
+        try:
+            while not sleeper.done() and not waiter.done():
+                await asyncio.wait({sleeper, waiter}, timeout=HEARTBEAT_S,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                self._alive()
+        finally:
+            sleeper.cancel()
+            waiter.cancel()
+
     async def _commit_once(self) -> None:
-        assert self._new is not None
-        batch, self._batch = self._batch, []
+        assert self._new is not None and self._round_done is not None
+        started = self._clock.monotonic()
+        sweep = started - self._last_sweep >= SWEEP_INTERVAL_S
+        if not sweep and not self._acks and not self._spill.has_queued():
+            # Nothing to write. An empty transaction would "succeed" on a full disk too.
+            self._maybe_report_overflow()
+            self._round_finished()
+            return
+        batch = self._spill.take_for_commit(COMMIT_CHUNK)
         acks, self._acks = self._acks, []
-        done, self._batch_done = self._batch_done, None
-        self._committing = done
+        pendings = [h.item for h in batch]
         now = self._clock.now().timestamp()
-        sweep = self._clock.monotonic() - self._last_sweep >= SWEEP_INTERVAL_S
-        if sweep:
-            self._last_sweep = self._clock.monotonic()
         limits = (self._cfg.max_messages, self._cfg.max_bytes, now - self._cfg.max_age_s)
-        projected = (self._count + len(batch), self._bytes + sum(len(p.payload) for p in batch))
+        added_bytes = sum(len(p.payload) for p in pendings)
+        projected = (self._count + len(pendings), self._bytes + added_bytes)
         work = asyncio.ensure_future(
-            self._db.transaction(lambda conn: _write(conn, batch, acks, limits, projected, sweep))
+            self._db.transaction(
+                lambda conn: _write(conn, pendings, acks, limits, projected, sweep)
+            )
         )
         try:
             # Accepted messages are written even if we are stopped meanwhile: a cancelled
             # await would drop a transaction still queued on the database thread.
             result, stopped = await finish(work)
-        except BaseException as exc:
-            log.error("outbox_commit_failed", error=repr(exc), lost=len(batch))
-            if done is not None and not done.done():
-                done.set_exception(exc if isinstance(exc, Exception) else OutboxClosed(str(exc)))
-                done.exception()  # mark retrieved: put_nowait callers never await it
-            raise
+        except Exception as exc:  # the disk said no: keep everything, retry later
+            self._commit_failed(batch, acks, exc)
+            return
+        if sweep:
+            self._last_sweep = started
+        self._spill.committed(batch)
+        if self._failing:
+            self._failing = False
+            self._retry.reset()
+            log.info("outbox_commit_recovered", failures=self._failures,
+                     still_spilled=self._spill.messages)  # fmt: skip
         for row in acks:
             self._acked_ids.discard(row.id)
-        self._count += len(batch) - result.deleted_count - result.evicted_count
-        self._bytes += sum(len(p.payload) for p in batch) - result.deleted_bytes
-        self._bytes -= result.evicted_bytes
-        if done is not None and not done.done():
-            done.set_result(None)
-        assert self._empty is not None
-        if self._count == 0 and not self._batch:
-            self._empty.set()
-        else:
-            self._empty.clear()
-        if batch:
-            top = min(p.prio for p in batch)
+        self._acks_done += len(acks)
+        self._count += len(pendings) - result.deleted_count - result.evicted_count
+        self._bytes += added_bytes - result.deleted_bytes - result.evicted_bytes
+        self._update_empty()
+        if pendings:
+            top = min(p.prio for p in pendings)
             self._urgent = top if self._urgent is None else min(self._urgent, top)
             self._new.set()
         if result.evicted:
             self._note_overflow(result)
         self._maybe_report_overflow()
+        if self._spill.has_queued() or self._acks:
+            self._kick()  # a long spill goes back in COMMIT_CHUNK pieces
+        self._round_finished()
         if stopped:
             raise asyncio.CancelledError
+
+    def _commit_failed(self, batch: list[Held[_Pending]], acks: list[Row], exc: Exception) -> None:
+        assert self._new is not None
+        self._spill.commit_failed(batch)
+        self._acks[:0] = acks
+        self._failures += 1
+        self._last_error = str(exc) or type(exc).__name__
+        if not self._failing:
+            self._failing = True
+            log.error("outbox_commit_failing", error=self._last_error,
+                      spilled=self._spill.messages, error_type=type(exc).__name__,
+                      exc_info=not isinstance(exc, StorageError))  # fmt: skip
+            self._new.set()  # the drain may now send from memory
+        self._round_finished()
+
+    def _round_finished(self) -> None:
+        assert self._round_done is not None
+        self._alive()
+        self._round_done.set()
+        self._round_done = asyncio.Event()
 
     def _note_overflow(self, result: _WriteResult) -> None:
         self._buf.clear()  # prefetched rows may be among the evicted: refetch from the table
@@ -429,26 +731,37 @@ class Outbox:
             callback(dict(result.evicted))
 
     def _maybe_report_overflow(self) -> None:
-        if not self._overflow or not self._running:
+        """At most one `buffer_overflow` a minute, and only once commits work again."""
+        if not (self._overflow or self._spill_dropped) or not self._running or self._failing:
             return
         mono = self._clock.monotonic()
         last = self._last_overflow_report
         if last is not None and mono - last < OVERFLOW_REPORT_INTERVAL_S:
             return
         self._last_overflow_report = mono
-        counts, self._overflow = self._overflow, {}
+        counts = self.unreported_evictions
+        data: dict[str, object] = {
+            "evicted": counts,
+            "reason": self._overflow_reason or "spill_full",
+            "depth": self._count,
+            "max_messages": self._cfg.max_messages,
+            "max_bytes": self._cfg.max_bytes,
+            "max_age_s": self._cfg.max_age_s,
+        }
+        if self._spill_dropped:
+            data["spill"] = {
+                "dropped": dict(self._spill_dropped),
+                "bytes": self._spill_dropped_bytes,
+                "max_messages": self._spill.limits.max_messages,
+                "max_bytes": self._spill.limits.max_bytes,
+            }
+        self._overflow, self._spill_dropped, self._spill_dropped_bytes = {}, {}, 0
+        self._overflow_reason = ""
         self.put_nowait(
             EventBody(
                 kind="buffer_overflow",
                 message="outbox bounds reached: oldest evictable messages dropped",
-                data={
-                    "evicted": counts,
-                    "reason": self._overflow_reason,
-                    "depth": self._count,
-                    "max_messages": self._cfg.max_messages,
-                    "max_bytes": self._cfg.max_bytes,
-                    "max_age_s": self._cfg.max_age_s,
-                },
+                data=data,
             )
         )
 
@@ -457,6 +770,29 @@ class Outbox:
         while True:
             await self._clock.sleep(SWEEP_INTERVAL_S)
             self._kick()
+
+    # ------------------------------------------------------------------ a recreated file
+
+    def _restore(self, conn: sqlite3.Connection) -> None:
+        """Restorer (database thread): the seq counters, so numbering never goes back."""
+        for stream, seq in dict(self._seq).items():
+            conn.execute(
+                "INSERT INTO outbox_seq(stream, seq) VALUES (?, ?) ON CONFLICT(stream) "
+                "DO UPDATE SET seq = max(seq, excluded.seq)",
+                (stream, seq),
+            )
+
+    def _on_storage_event(self, event: StorageEvent) -> None:
+        if isinstance(event, FileRecreated) and not event.copied:
+            # Committed rows went with the old file: count again, read from the start.
+            self._reload = asyncio.ensure_future(self._after_recreate())
+
+    async def _after_recreate(self) -> None:
+        await self._load()
+        self._acked_ids.clear()
+        self.rewind()
+        self._update_empty()
+        log.error("outbox_reloaded_after_recreate", depth=self._count)
 
 
 # ---------------------------------------------------------------------- database side

@@ -31,7 +31,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.clock import Clock
 from edge.config.model import Uplink as UplinkSettings
-from edge.storage import Database, kv
+from edge.storage import Database, StorageError, kv
 from edge.tasks import cancel_and_wait
 from edge.uplink.backoff import Backoff
 from edge.uplink.contract import Birth, BirthBody, Status, Topics
@@ -201,7 +201,12 @@ class Uplink:
 
     async def _connect_once(self) -> float:
         """One connection's life; returns how long to wait before the next attempt."""
-        session, online, will = await self._new_session()
+        try:
+            session, online, will = await self._new_session()
+        except StorageError as exc:  # a full disk: keep trying, never let the uplink die
+            self.link.last_error = f"cannot start a session: {exc}"
+            log.error("uplink_session_not_started", error=str(exc))
+            return self._backoff.next()
         try:
             client = self._make_client(will)
         except OSError as exc:  # e.g. unreadable password file or certificate

@@ -6,19 +6,39 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
+import pytest
+from structlog.testing import capture_logs
 
 from edge.clock import SimClock
-from edge.storage import Database
+from edge.storage import (
+    Database,
+    Fault,
+    HealthState,
+    StorageEvent,
+    StorageFailing,
+    StorageRecovered,
+)
+from edge.storage.spill import SpillLimits
 from edge.uplink import AlarmBody, EnergyBody, EventBody, PointValue, StateBody
 from edge.uplink.config import OutboxConfig
 from edge.uplink.contract import State
-from edge.uplink.outbox import Outbox
+from edge.uplink.outbox import (
+    HEARTBEAT_S,
+    RETRY_CAP_S,
+    STOP_FLUSH_S,
+    NotCommitted,
+    Outbox,
+)
+from tests.storage import disks
+from tests.storage.disks import SmallDisk
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+small_disk = disks.small_disk  # a real 2 MB tmpfs (mounted as root; skipped otherwise)
 
 
 def state(i: int) -> StateBody:
@@ -226,3 +246,176 @@ async def test_a_commit_in_flight_when_the_uplink_is_cancelled_still_lands(tmp_p
     kinds = [r[0] for r in conn.execute("SELECT stream FROM outbox ORDER BY seq")]
     conn.close()
     assert kinds == ["event", "event"]
+
+
+# ---------------------------------------------------------------------- a disk that refuses
+
+
+async def fill(disk: SmallDisk, db: Database) -> None:
+    """A real full disk: the WAL truncated (so the next write must grow it), then a ballast
+    file takes every free block."""
+    await db.run(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+    disk.fill()
+
+
+def free(disk: SmallDisk) -> None:
+    (disk.path / "ballast").unlink()
+
+
+def committed_seqs(path: Path, stream: str) -> list[int]:
+    conn = sqlite3.connect(path)
+    try:
+        return [r[0] for r in conn.execute("SELECT seq FROM outbox WHERE stream = ? ORDER BY id",
+                                           (stream,))]  # fmt: skip
+    finally:
+        conn.close()
+
+
+async def test_a_full_disk_is_a_state_and_the_spill_is_committed_when_space_returns(
+    small_disk: SmallDisk,
+) -> None:
+    """Commits fail on a full disk: the committer lives on, holds every message in memory
+    (exact counts), the database says FAILING; once space returns all of it is committed in
+    order and the health turns OK again."""
+    db = Database.open(small_disk.path / "a.db", recovered_after_s=0)
+    events: list[StorageEvent] = []
+    db.subscribe(events.append)
+    clock = SimClock(T0)
+    async with Outbox(db, clock) as box:
+        await box.put(EventBody(kind="before"))
+        await fill(small_disk, db)
+        sent = [box.put_nowait(state(i)) for i in range(300)]
+        with pytest.raises(NotCommitted):
+            await box.flush()
+        stats = box.spill
+        assert (stats.messages, stats.failing) == (300, True)
+        assert box.committer_alive and box.depth == 301
+        assert db.health.state is HealthState.FAILING
+        assert isinstance(db.health.last_fault, Fault) and db.health.last_fault is Fault.FULL
+        await clock.advance(30)  # retries with backoff meanwhile; still full
+        assert box.committer_alive and box.spill.messages == 300
+        free(small_disk)
+        await clock.advance(RETRY_CAP_S + 1)
+        await box.flush()
+        assert (box.spill.messages, box.spill.failing, box.depth) == (0, False, 301)
+    db.close()
+    assert committed_seqs(small_disk.path / "a.db", "state") == [e.seq for e in sent]
+    conn = sqlite3.connect(small_disk.path / "a.db")
+    on_disk = conn.execute("SELECT sum(length(payload)) FROM outbox WHERE stream = 'state'")
+    assert on_disk.fetchone()[0] == stats.bytes  # the spill's byte count was exact
+    conn.close()
+    assert [type(e) for e in events] == [StorageFailing, StorageRecovered]
+    assert db.health.state is HealthState.OK
+
+
+async def test_spilled_messages_are_sent_from_memory_while_the_disk_refuses(
+    small_disk: SmallDisk,
+) -> None:
+    """While commits fail, `next()` hands out spilled messages (alarms before state, after
+    committed rows of the same priority); an acknowledged one never needs the disk."""
+    db = Database.open(small_disk.path / "a.db")
+    async with Outbox(db, SimClock(T0)) as box:
+        committed = await box.put(state(0))
+        await fill(small_disk, db)
+        box.put_nowait(state(1))
+        alarm = box.put_nowait(AlarmBody(alarm_id="fire", action="raise"))
+        with pytest.raises(NotCommitted):
+            await box.flush()
+        rows = [await asyncio.wait_for(box.next(), 2) for _ in range(3)]
+        assert [(r.stream, r.seq) for r in rows] == [("alarm", 1), ("state", 1), ("state", 2)]
+        assert rows[0].msg_id == alarm.msg_id and rows[0].id < 0
+        assert rows[1].msg_id == committed.msg_id and rows[1].id > 0
+        for row in rows:
+            box.ack(row)
+        assert box.spill.sent_from_memory == 2
+        assert box.spill.messages == 0
+        assert box.depth == 1  # the committed row waits for its delete (the disk is full)
+        box.rewind()  # a reconnect: nothing sent from memory comes back
+        free(small_disk)
+        await box.flush()
+        assert box.depth == 0
+    db.close()
+
+
+async def test_what_the_full_spill_drops_is_counted_and_reported_after_recovery(
+    small_disk: SmallDisk,
+) -> None:
+    """Spill bound reached while the disk is full: the oldest state goes first, alarms stay,
+    and when only alarms are left a state newcomer is refused. Every drop is counted and
+    reported in one `buffer_overflow` event once commits work again."""
+    db = Database.open(small_disk.path / "a.db")
+    async with Outbox(db, SimClock(T0), spill=SpillLimits(max_messages=5)) as box:
+        await fill(small_disk, db)
+        box.put_nowait(state(0))
+        with pytest.raises(NotCommitted):
+            await box.flush()
+        for i in range(1, 4):
+            box.put_nowait(state(i))
+        alarms = [box.put_nowait(AlarmBody(alarm_id=f"a{i}", action="raise")) for i in range(4)]
+        assert all(a.accepted for a in alarms)
+        assert (box.spill.messages, box.spill.dropped) == (5, {"state": 3})
+        assert box.put_nowait(state(4)).accepted  # displaces the older state (seq 4)
+        alarms.append(box.put_nowait(AlarmBody(alarm_id="a4", action="raise")))
+        refused = box.put_nowait(state(5))
+        assert not refused.accepted  # only alarms left: the state newcomer is refused
+        assert (box.spill.messages, box.spill.dropped) == (5, {"state": 6})
+        assert box.unreported_evictions == {"state": 6}
+        free(small_disk)
+        await box.flush()
+        await box.flush()  # the report was queued by the first successful commit
+        rows = []
+        while box.depth:
+            row = await asyncio.wait_for(box.next(), 2)
+            rows.append(row)
+            box.ack(row)
+            await box.flush()
+    db.close()
+    assert [r.msg_id for r in rows if r.stream == "alarm"] == [a.msg_id for a in alarms]
+    assert [r.stream for r in rows if r.stream != "alarm"] == ["event"]
+    report = msgspec.json.decode(rows[-1].payload)
+    assert report["kind"] == "buffer_overflow" and report["data"]["reason"] == "spill_full"
+    assert report["data"]["evicted"] == {"state": 6}
+    assert report["data"]["spill"]["dropped"] == {"state": 6}
+
+
+async def test_flush_and_stop_are_bounded_when_the_disk_stays_full(
+    small_disk: SmallDisk,
+) -> None:
+    """A disk that never recovers: flush raises at once, stopping takes no more than a few
+    seconds and says how much was not saved."""
+    db = Database.open(small_disk.path / "a.db")
+    clock = SimClock(T0)
+    with capture_logs() as logs:
+        started = time.monotonic()
+        async with Outbox(db, clock) as box:
+            await fill(small_disk, db)
+            for i in range(10):
+                box.put_nowait(state(i))
+            with pytest.raises(NotCommitted):
+                await asyncio.wait_for(box.flush(), 5)
+        elapsed = time.monotonic() - started
+    db.close()
+    assert elapsed < STOP_FLUSH_S + 2
+    unsaved = [e for e in logs if e["event"] == "outbox_stopped_with_unsaved"]
+    assert unsaved and unsaved[0]["messages"] == 10
+
+
+async def test_the_committer_beats_while_idle_and_while_backing_off(
+    small_disk: SmallDisk,
+) -> None:
+    """`beat` and `last_progress` show a live committer when idle and when the disk is full,
+    so a watchdog can tell a hung writer (no beats) from an idle one."""
+    db = Database.open(small_disk.path / "a.db")
+    beats: list[float] = []
+    async with Outbox(db, SimClock(T0), beat=lambda: beats.append(time.monotonic())) as box:
+        await asyncio.sleep(HEARTBEAT_S * 2.5)
+        idle_beats = len(beats)
+        await fill(small_disk, db)
+        box.put_nowait(state(1))
+        await asyncio.sleep(HEARTBEAT_S * 2.5)  # in a backoff on the (stepped) clock
+        assert box.spill.failing
+        failing_beats = len(beats) - idle_beats
+        free(small_disk)
+        await box.flush()
+    db.close()
+    assert idle_beats >= 2 and failing_beats >= 2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge.clock import SimClock, SystemClock
 from edge.storage import Database, kv
-from edge.uplink import EventBody, PointValue, StateBody, Uplink
+from edge.uplink import EventBody, PointValue, StateBody
 from edge.uplink.outbox import SCHEMA as OUTBOX
 from edge.uplink.outbox import Outbox
 from sim.broker import MosquittoBroker
@@ -16,6 +16,7 @@ from sim.cloud import CloudEmulator
 from tests import brokers
 from tests.storage.damage import checkpoint, pages, trash_page
 from tests.uplink.conftest import GW, SITE, birth_provider, make_config
+from tests.uplink.gateway import Gateway
 
 mosquitto = brokers.mosquitto
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
@@ -47,7 +48,7 @@ async def test_ten_queued_access_events_survive_a_damaged_outbox_page(
     assert report is not None and db.report.recovered_from is not None
     assert report.by_table()["outbox"].lost == cells
     async with CloudEmulator(mosquitto.host, mosquitto.port, SITE, GW) as cloud:
-        uplink = Uplink(make_config(mosquitto), site=SITE, gateway=GW, db=db,
+        uplink = Gateway(make_config(mosquitto), site=SITE, gateway=GW, db=db,
                         clock=SystemClock(), birth=birth_provider)  # fmt: skip
         async with uplink:
             wanted = {a.msg_id for a in access}

@@ -19,7 +19,6 @@ from edge.uplink import (
     EventBody,
     PointValue,
     StateBody,
-    Uplink,
 )
 from edge.uplink.contract import QueuedBody
 from edge.uplink.outbox import Enqueued
@@ -28,6 +27,7 @@ from sim.cloud import CloudEmulator
 from tests import brokers
 from tests.storage.disks import SmallDisk
 from tests.uplink.conftest import GW, SITE, birth_provider, make_config
+from tests.uplink.gateway import Gateway
 
 mosquitto = brokers.mosquitto
 
@@ -80,7 +80,7 @@ async def test_a_busy_minute_on_a_disk_that_fills_up_loses_nothing(
     cfg = make_config(mosquitto)
     async with CloudEmulator(mosquitto.host, mosquitto.port, SITE, GW) as cloud:
         with capture_logs() as logs:
-            uplink = Uplink(cfg, site=SITE, gateway=GW, db=db, clock=SystemClock(),
+            uplink = Gateway(cfg, site=SITE, gateway=GW, db=db, clock=SystemClock(),
                             birth=birth_provider)  # fmt: skip
             async with uplink as up:
                 await asyncio.wait_for(up.connected_event.wait(), 10)
@@ -113,7 +113,9 @@ async def test_a_busy_minute_on_a_disk_that_fills_up_loses_nothing(
                         marks.setdefault("connected", now)
                     seen.samples += 1
                     seen.committer_dead_samples += not up.outbox.committer_alive
-                    seen.connection_dead_samples += bool(up._main and up._main.done())
+                    seen.connection_dead_samples += bool(
+                        up.mqtt is not None and up.mqtt._main is not None and up.mqtt._main.done()
+                    )
                     seen.max_spill = max(seen.max_spill, up.outbox.spill.messages)
                     await asyncio.sleep(1 / 20)
                 marks["produced"] = loop.time() - t0
@@ -126,7 +128,7 @@ async def test_a_busy_minute_on_a_disk_that_fills_up_loses_nothing(
                 await cloud.wait_for(arrived, within=90)
                 marks["all_arrived"] = loop.time() - t0
                 stats = up.outbox.spill
-                reconnects = up._reconnects
+                reconnects = up.link.reconnects
     db.close()
     print(
         f"\nbusy minute: {len(accepted)} enqueued, {sum(want.values())} accepted {dict(want)}; "

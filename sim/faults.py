@@ -53,6 +53,8 @@ class Param:
 
 
 ON = Param(_bool, True, "on (default) or off")
+LOOP = Param(_number(1, 256, integer=True), None, "loop number (from 1)")
+FIRE_DEVICE = Param(_number(1, 4096, integer=True), None, "device address on the loop (from 1)")
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class FaultKind:
     name: str
     doc: str
     target: str
-    """What the target names: `device:<profile>|...`, `device`, `bus`, or `none`."""
+    """What the target names: `device:<profile>|...`, `device`, `bus`, `camera`, or `none`."""
     params: Mapping[str, Param] = field(default_factory=dict)
 
     def target_profiles(self) -> tuple[str, ...]:
@@ -123,12 +125,64 @@ KINDS: dict[str, FaultKind] = {
             "device:gate_controller",
             {"on": ON},
         ),
-        FaultKind("fire_alarm", "the fire panel reports an alarm", "device:fire_panel", {"on": ON}),
-        FaultKind("fire_fault", "the fire panel reports a fault", "device:fire_panel", {"on": ON}),
+        FaultKind(
+            "fire_alarm",
+            "the fire panel reports an alarm",
+            "device:fire_panel|fire_gateway",
+            {"on": ON},
+        ),
+        FaultKind(
+            "fire_fault",
+            "the fire panel reports a fault",
+            "device:fire_panel|fire_gateway",
+            {"on": ON},
+        ),
         FaultKind(
             "fire_silenced",
             "the fire panel's sounders are silenced",
-            "device:fire_panel",
+            "device:fire_panel|fire_gateway",
+            {"on": ON},
+        ),
+        FaultKind(
+            "fire_device_alarm",
+            "one field device of a fire panel gateway reports fire",
+            "device:fire_gateway",
+            {"loop": LOOP, "device": FIRE_DEVICE, "on": ON},
+        ),
+        FaultKind(
+            "fire_device_fault",
+            "one field device of a fire panel gateway reports a fault",
+            "device:fire_gateway",
+            {"loop": LOOP, "device": FIRE_DEVICE, "on": ON},
+        ),
+        FaultKind(
+            "fire_device_disabled",
+            "one field device of a fire panel gateway is disabled at the panel",
+            "device:fire_gateway",
+            {"loop": LOOP, "device": FIRE_DEVICE, "on": ON},
+        ),
+        FaultKind(
+            "fire_loop_fault",
+            "a detection loop of a fire panel gateway is in fault (open/short circuit)",
+            "device:fire_gateway",
+            {"loop": LOOP, "on": ON},
+        ),
+        FaultKind(
+            "camera_offline",
+            "a simulated camera closes its ports (connections refused)",
+            "camera",
+            {"on": ON},
+        ),
+        FaultKind(
+            "camera_hung",
+            "a simulated camera accepts connections and never answers",
+            "camera",
+            {"on": ON},
+        ),
+        FaultKind(
+            "camera_wrong",
+            "a simulated camera answers with errors (RTSP 503, HTTP 500, SOAP fault)",
+            "camera",
             {"on": ON},
         ),
         FaultKind(
@@ -173,6 +227,8 @@ class Targets:
     devices: Mapping[str, str]
     modbus_devices: frozenset[str]
     buses: frozenset[str]
+    cameras: frozenset[str] = frozenset()
+    """Simulated network cameras (sim.cameras) attached to the venue."""
 
 
 def validate(
@@ -188,7 +244,7 @@ def validate(
     elif target in (None, ""):
         raise FaultError("target", f"{kind} needs a target", _choices(spec, targets))
     elif target not in _choices(spec, targets):
-        what = "bus" if spec.target == "bus" else "device"
+        what = spec.target if spec.target in ("bus", "camera") else "device"
         profiles = spec.target_profiles()
         why = f"unknown {what} {target!r}"
         if target in targets.devices and profiles:
@@ -215,10 +271,12 @@ def validate(
 def _choices(spec: FaultKind, targets: Targets) -> list[str]:
     if spec.target == "bus":
         return sorted(targets.buses)
+    if spec.target == "camera":
+        return sorted(targets.cameras)
     if spec.target == "device":
         return sorted(targets.modbus_devices)
     if spec.target == "any":
-        return ["all", *sorted(targets.devices), *sorted(targets.buses)]
+        return ["all", *sorted(targets.devices), *sorted(targets.buses), *sorted(targets.cameras)]
     profiles = spec.target_profiles()
     return sorted(d for d, prof in targets.devices.items() if prof in profiles)
 

@@ -39,8 +39,10 @@ from edge.config.model import (
     VenueConfig,
 )
 from edge.profiles import profile_points
+from sim.cameras import SimCameras
 from sim.devices.base import SimDevice
 from sim.devices.fire import FirePanel
+from sim.devices.fire_gateway import FireGateway
 from sim.devices.gate import GateController
 from sim.devices.hvac import FanCoil
 from sim.devices.lights import LightingController
@@ -88,6 +90,7 @@ class SimVenue:
         broker: BrokerControl | None = None,
         uplink: tuple[str, int] | None = None,
         source: str = "<venue>",
+        cameras: int | list[str] = 0,
     ) -> None:
         self.data = data
         """The raw config data (after --scale) the runtime copy is made from."""
@@ -113,6 +116,12 @@ class SimVenue:
         self.notes: list[str] = []
         """What could not be simulated (GPIO buses...), for the report and the demo."""
         self.fault_log: list[tuple[str, FaultRequest]] = []
+        self.cameras: SimCameras | None = None
+        """Simulated IP cameras served while the venue runs (`cameras=` N or names)."""
+        if cameras:
+            names = cameras if isinstance(cameras, list) else None
+            count = cameras if isinstance(cameras, int) else 0
+            self.cameras = SimCameras(count, names=names, now=clock.now)
         self.runtime_config_path = Path()
         self._stack: contextlib.AsyncExitStack | None = None
         self._bus_of: dict[str, str] = {}
@@ -130,11 +139,13 @@ class SimVenue:
         workdir: Path | None = None,
         broker: BrokerControl | None = None,
         uplink: tuple[str, int] | None = None,
+        cameras: int | list[str] = 0,
     ) -> SimVenue:
         """Read and validate the config with edged's own loader (ConfigError / SimConfigError).
 
         `uplink` = (host, port) of the broker to put in the runtime copy; `broker` lets the
-        `broker_stop`/`broker_start` faults act on it.
+        `broker_stop`/`broker_start` faults act on it; `cameras` (a count or names) serves
+        simulated IP cameras (sim.cameras) with the venue, targets of the `camera_*` faults.
         """
         source = str(path)
         config = load(path, profile_points)  # edged's own checks and messages
@@ -153,6 +164,7 @@ class SimVenue:
             broker=broker,
             uplink=uplink,
             source=source,
+            cameras=cameras,
         )
 
     # Lifecycle.
@@ -170,6 +182,8 @@ class SimVenue:
         try:
             await stack.enter_async_context(self.world.running())
             await self._start_buses(stack)
+            if self.cameras is not None:
+                await stack.enter_async_context(self.cameras)
             self.runtime_config_path = self.write_runtime_config()
         except BaseException:
             await stack.aclose()
@@ -374,7 +388,8 @@ class SimVenue:
             for d in self.config.devices
             if d.id in self.world.devices or d.bus in self.gpio
         }
-        return Targets(profiles, frozenset(self.units), frozenset(self.servers))
+        cameras = frozenset(self.cameras.names) if self.cameras is not None else frozenset()
+        return Targets(profiles, frozenset(self.units), frozenset(self.servers), cameras)
 
     async def fault(self, kind: str, target: str | None = None, **params: Any) -> str:
         """Inject (or clear) a fault; returns what was done. FaultError on a bad request."""
@@ -411,11 +426,20 @@ class SimVenue:
             return f"{t}: GPIO {pin} {'high' if on else 'low'}"
         if k == "heal":
             return await self._heal(t)
+        if k.startswith("camera_"):
+            assert self.cameras is not None  # validate() found the camera
+            await self.cameras.set_fault(t, k.removeprefix("camera_"), on)
+            return f"camera {t}: {k.removeprefix('camera_')} {state}"
         self.world.mutate(t, lambda d: _mutation(k, p, on)(d))
         if k == "lamp_failure":
             return f"{t}: lamp failure on channel {p['channel']} {state}"
         if k == "stuck_on":
             return f"{t}: channel {p['channel']} stuck on {state}"
+        if k.startswith("fire_device_"):
+            what = k.removeprefix("fire_device_")
+            return f"{t}: loop {p['loop']} device {p['device']} {what} {state}"
+        if k == "fire_loop_fault":
+            return f"{t}: loop {p['loop']} fault {state}"
         if k.startswith("fire_"):
             return f"{t}: {k.removeprefix('fire_')} {state}"
         if k == "meter_reset":
@@ -473,6 +497,10 @@ class SimVenue:
         for b in buses:
             if not self.servers[b].running:
                 await self.servers[b].restart()
+        if self.cameras is not None:
+            for cam in self.cameras.names if target == "all" else [target]:
+                if cam in self.cameras.cameras:
+                    await self.cameras.heal(cam)
         return f"healed {target}"
 
 
@@ -488,6 +516,12 @@ def _mutation(kind: str, p: dict[str, Any], on: bool) -> Callable[[SimDevice], o
             dev.forced_fault = on
         elif kind == "door_held" and isinstance(dev, GateController):
             dev.held_fault = on
+        elif kind.startswith("fire_device_") and isinstance(dev, FireGateway):
+            dev.set_device(p["loop"], p["device"], kind.removeprefix("fire_device_"), on)
+        elif kind == "fire_loop_fault" and isinstance(dev, FireGateway):
+            dev.set_loop_fault(p["loop"], on)
+        elif kind.startswith("fire_") and isinstance(dev, FireGateway):
+            dev.set_panel(kind.removeprefix("fire_"), on)
         elif kind.startswith("fire_") and isinstance(dev, FirePanel):
             dev.set(kind.removeprefix("fire_"), on)
         elif kind == "meter_reset" and isinstance(dev, EnergyMeter):
@@ -512,5 +546,7 @@ def _heal_device(dev: SimDevice) -> None:
     elif isinstance(dev, FirePanel):
         for name in dev.state:
             dev.state[name] = False
+    elif isinstance(dev, FireGateway):
+        dev.heal()
     elif isinstance(dev, FanCoil):
         dev.fault_code = 0

@@ -29,6 +29,7 @@ from sim.air import AirZone
 from sim.devices.base import Instant, SimDevice, bank_for
 from sim.devices.env import EnvSensor
 from sim.devices.fire import FirePanel
+from sim.devices.fire_gateway import FireGateway
 from sim.devices.gate import GateController
 from sim.devices.hvac import FanCoil
 from sim.devices.lights import LightingController
@@ -45,6 +46,7 @@ T = TypeVar("T")
 SIMULATED_PROFILES = (
     "energy_meter",
     "env_sensor",
+    "fire_gateway",
     "fire_panel",
     "gate_controller",
     "hvac_fancoil",
@@ -131,6 +133,8 @@ class World:
                 dev = GateController(d.id, profile, bank, self.params.gate)
             elif d.profile == "fire_panel":
                 dev = FirePanel(d.id, profile, bank)
+            elif d.profile == "fire_gateway":
+                dev = FireGateway(d.id, profile, bank)
             else:
                 dev = EnvSensor(d.id, profile, bank, self._air_for(d.zone))
             dev.schedule = self.schedule

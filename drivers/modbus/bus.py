@@ -34,7 +34,6 @@ from .codec import Value, decode_point, encode_point, merge_bit
 from .device import DeviceRuntime, differs
 from .errors import (
     BusClosed,
-    CodecError,
     PointNotWritable,
     TransactionFailed,
     UnknownPoint,
@@ -47,7 +46,7 @@ from .events import (
     WriteResult,
 )
 from .links import DeviceConfig, Link, TcpLink
-from .planner import Block
+from .planner import Block, table_segments
 from .points import DataType, PointSpec, Table
 from .requests import Request, read_request, response_data, write_request
 
@@ -224,6 +223,8 @@ class Bus:
         """Read one point now (ahead of polls); the result is also published."""
         dev = self._device(device)
         spec = self._point(dev, point)
+        if spec.datatype in (DataType.STATUS_TABLE, DataType.STATUS_COUNT):
+            return await self._read_table(dev, spec)
         data = await self._submit(
             dev,
             PRIO_WRITE,
@@ -233,6 +234,19 @@ class Bus:
         value = decode_point(spec, data)
         dev.publish(spec, value, Quality.GOOD)
         return PointUpdate(device, point, value, Quality.GOOD, self.clock.now())
+
+    async def _read_table(self, dev: DeviceRuntime, spec: PointSpec) -> PointUpdate:
+        """A status table (or a count derived from one): every segment, then its value."""
+        table = dev.points[spec.count.of] if spec.count is not None else spec
+        limit = dev.config.profile.max_block_registers
+        for block in table_segments(table, limit):
+            data = await self._submit(
+                dev, PRIO_WRITE, self._block_op(dev, block), dev.config.retries
+            )
+            dev.apply_block(-1, data, dev.layout(block))
+        st = dev.state[spec.name]
+        quality = st.quality or Quality.UNCERTAIN
+        return PointUpdate(dev.name, spec.name, st.value, quality, self.clock.now())
 
     # ---- internals ---------------------------------------------------------
     def _device(self, name: str) -> DeviceRuntime:
@@ -378,7 +392,7 @@ class Bus:
                 if exc.exception_code is not None:
                     dev.set_online()
                     log.debug("block_refused", device=dev.name, code=exc.exception_code)
-                    dev.mark(block.points, Quality.UNCERTAIN)
+                    dev.refuse_block(index)
                     continue
                 dev.set_offline(exc.reason, device_fault=True)
                 return
@@ -386,15 +400,7 @@ class Bus:
             self._apply(dev, index, data)
 
     def _apply(self, dev: DeviceRuntime, index: int, data: list[int] | list[bool]) -> None:
-        now = self.clock.monotonic()
-        for p, start, stop, decode in dev.layouts[index]:
-            try:
-                value = decode(data[start:stop])
-            except CodecError as exc:
-                log.debug("decode_failed", device=dev.name, point=p.name, detail=exc.detail)
-                dev.publish(p, None, Quality.UNCERTAIN)
-                continue
-            dev.publish(p, value, Quality.GOOD, now)
+        dev.apply_block(index, data)
 
     async def _heartbeat_loop(self, dev: DeviceRuntime) -> None:
         hb = dev.config.profile.heartbeat

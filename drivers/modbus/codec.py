@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 from .errors import CodecError, ValueOutOfRange
 from .points import DataType, Order, PointSpec, Table
+from .status import render_words
 
 Value = bool | int | float | str
 
@@ -123,6 +124,11 @@ def _round(point: PointSpec, value: float) -> float:
 
 def decode_point(point: PointSpec, data: list[int] | list[bool]) -> Value:
     """Decode the point's registers (or its single bit) into its engineering value."""
+    if point.datatype is DataType.STATUS_TABLE:
+        return _decode_status(point, data)
+    if point.datatype is DataType.STATUS_COUNT:
+        assert point.count is not None
+        raise CodecError(point.name, f"derived from {point.count.of!r}: read that point")
     if point.table.is_bits:
         if len(data) != 1:
             raise CodecError(point.name, f"expected 1 bit, got {len(data)}")
@@ -145,6 +151,13 @@ def decode_point(point: PointSpec, data: list[int] | list[bool]) -> Value:
     if point.scale == 1.0 and point.offset == 0.0 and isinstance(raw, int):
         return raw
     return _round(point, raw * point.scale + point.offset)
+
+
+def _decode_status(point: PointSpec, data: list[int] | list[bool]) -> str:
+    words = [int(v) for v in data]
+    if len(words) != point.register_count or any(not 0 <= w <= 0xFFFF for w in words):
+        raise CodecError(point.name, f"expected {point.register_count} registers 0..65535")
+    return render_words(point, words)
 
 
 def _enum_raw(point: PointSpec, value: Value) -> int:
@@ -181,6 +194,8 @@ def encode_point(point: PointSpec, value: Value) -> list[int] | list[bool]:
     the bus merges it into the current register (read-modify-write).
     Raises ValueOutOfRange (naming point, value and range) or CodecError.
     """
+    if point.datatype in (DataType.STATUS_TABLE, DataType.STATUS_COUNT):
+        raise CodecError(point.name, f"a {point.datatype} point is read-only")
     if point.table is Table.COIL or point.datatype is DataType.BOOL:
         if not isinstance(value, bool | int) or value not in (0, 1):
             raise CodecError(point.name, f"needs true/false, got {value!r}")
@@ -239,7 +254,7 @@ def compile_decoder(point: PointSpec) -> Decoder:
     if point.datatype is DataType.BOOL:
         bit = point.bit or 0
         return lambda data: bool((int(data[0]) >> bit) & 1)
-    if point.datatype is DataType.STRING:
+    if point.datatype in (DataType.STRING, DataType.STATUS_TABLE, DataType.STATUS_COUNT):
         return lambda data: decode_point(point, list(data))
     n = point.register_count
     words = struct.Struct((">" if point.byte_order == "big" else "<") + f"{n}H")

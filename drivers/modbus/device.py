@@ -2,23 +2,32 @@
 
 Report by exception lives here: a point is emitted when its value moves by more
 than its deadband, when its quality changes, or when `heartbeat_s` has passed
-since it was last emitted.
+since it was last emitted. A status table is assembled from its segment blocks and
+published once complete; its derived counts follow every publication of the table.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from ..clock import Clock
-from .codec import Decoder, Value, compile_decoder
+from .codec import Value, compile_decoder
+from .errors import CodecError
 from .events import BusEvent, DeviceStatus, PointUpdate, Quality
 from .links import DeviceConfig
 from .planner import Block, plan_profile
-from .points import PointSpec
+from .points import DataType, PointSpec
+from .status import StatusTableState, count_of
+
+#: Decodes one point's slice of a block; None: nothing to publish yet (a table not
+#: read completely).
+SliceDecoder = Callable[[Sequence[int] | Sequence[bool]], Value | None]
+#: Per point of a block: (point, start, stop, decoder).
+Layout = list[tuple[PointSpec, int, int, SliceDecoder]]
 
 log = structlog.get_logger("drivers.modbus")
 
@@ -49,16 +58,19 @@ class DeviceRuntime:
         self.config = config
         self.name = config.name
         self.blocks: list[Block] = plan_profile(config.profile)
+        self.tables: dict[str, StatusTableState] = {
+            p.name: StatusTableState(p)
+            for p in config.profile.points
+            if p.datatype is DataType.STATUS_TABLE
+        }
         # Per block: (point, start, stop, decoder), decided once for the hot poll path.
-        self.layouts: list[list[tuple[PointSpec, int, int, Decoder]]] = [
-            [
-                (p, p.address - b.start, p.address - b.start + p.register_count, compile_decoder(p))
-                for p in b.points
-            ]
-            for b in self.blocks
-        ]
+        self.layouts: list[Layout] = [self.layout(b) for b in self.blocks]
         self.points: dict[str, PointSpec] = {p.name: p for p in config.profile.points}
         self.state: dict[str, PointState] = {p.name: PointState() for p in config.profile.points}
+        self.dependents: dict[str, list[PointSpec]] = {}
+        for p in config.profile.points:
+            if p.count is not None:
+                self.dependents.setdefault(p.count.of, []).append(p)
         self.online: bool | None = None
         self.device_fault = False  # offline because the device (not the link) failed
         self.reason = ""
@@ -66,6 +78,51 @@ class DeviceRuntime:
         self.last_success = -math.inf
         self._clock = clock
         self._emit = emit
+
+    def layout(self, block: Block) -> Layout:
+        """How to decode each point of a block (a table segment feeds its table)."""
+        if block.first_entry is not None:
+            table = self.tables[block.points[0].name]
+            first = block.first_entry
+
+            def segment(data: Sequence[int] | Sequence[bool]) -> Value | None:
+                table.refused.discard(first)
+                return table.apply(first, [int(v) for v in data])
+
+            return [(block.points[0], 0, block.count, segment)]
+        out: Layout = []
+        for p in block.points:
+            start = p.address - block.start
+            out.append((p, start, start + p.register_count, compile_decoder(p)))
+        return out
+
+    def apply_block(
+        self, index: int, data: list[int] | list[bool], layout: Layout | None = None
+    ) -> None:
+        """Decode block `index`'s data (or by `layout`, for a block outside the poll plan)
+        and publish its points: good, or uncertain when undecodable."""
+        now = self._clock.monotonic()
+        for p, start, stop, decode in self.layouts[index] if layout is None else layout:
+            try:
+                value = decode(data[start:stop])
+            except (CodecError, ValueError) as exc:
+                log.debug("decode_failed", device=self.name, point=p.name, detail=str(exc))
+                self.publish(p, None, Quality.UNCERTAIN)
+                continue
+            if value is None:
+                continue
+            table = self.tables.get(p.name)
+            # A table with a segment the device refuses stays uncertain (not good and
+            # uncertain in turn, re-sending its text every cycle).
+            quality = Quality.UNCERTAIN if table is not None and table.refused else Quality.GOOD
+            self.publish(p, value, quality, now)
+
+    def refuse_block(self, index: int) -> None:
+        """The device answered block `index` with an exception: its points are uncertain."""
+        block = self.blocks[index]
+        if block.first_entry is not None:
+            self.tables[block.points[0].name].refused.add(block.first_entry)
+        self.mark(block.points, Quality.UNCERTAIN)
 
     def publish(
         self, point: PointSpec, value: Value | None, quality: Quality, now: float | None = None
@@ -83,6 +140,10 @@ class DeviceRuntime:
             return
         st.value, st.quality, st.emitted_at = value, quality, now
         self._emit(PointUpdate(self.name, point.name, value, quality, self._clock.now()))
+        for dep in self.dependents.get(point.name, ()):
+            assert dep.count is not None
+            count = count_of(value, dep.count.state) if isinstance(value, str) else None
+            self.publish(dep, count, quality, now)
 
     def mark(self, points: tuple[PointSpec, ...] | list[PointSpec], quality: Quality) -> None:
         """Set a quality on points, keeping their last known values."""

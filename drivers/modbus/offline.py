@@ -16,7 +16,7 @@ import msgspec
 from .bus import Bus
 from .channel import Channel
 from .codec import Value
-from .errors import TransactionFailed
+from .errors import CodecError, TransactionFailed
 from .events import BusStats, PointUpdate, WriteResult
 from .links import DeviceConfig, Link
 from .points import DeviceProfile, PointSpec, Table
@@ -85,10 +85,29 @@ def _single_point_device(unit_id: int, point: PointSpec, timeout_s: float) -> De
 
 
 async def read_point(
-    link: Link, unit_id: int, point: PointSpec, *, timeout_s: float = 1.0
+    link: Link,
+    unit_id: int,
+    point: PointSpec,
+    *,
+    timeout_s: float = 1.0,
+    profile: DeviceProfile | None = None,
 ) -> PointUpdate:
-    """Read and decode one point (e.g. a profile's point)."""
-    async with Bus(link, [_single_point_device(unit_id, point, timeout_s)]) as bus:
+    """Read and decode one point (e.g. a profile's point). A derived point (a status
+    count) needs its `profile`, to read the table it is counted from."""
+    if profile is None and point.count is not None:
+        raise CodecError(point.name, f"derived from {point.count.of!r}: pass the profile")
+    if profile is None:
+        device = _single_point_device(unit_id, point, timeout_s)
+    else:
+        quiet = tuple(msgspec.structs.replace(p, poll=False) for p in profile.points)
+        device = DeviceConfig(
+            "device",
+            unit_id,
+            msgspec.structs.replace(profile, points=quiet, heartbeat=None),
+            poll_interval_s=3600,
+            timeout_s=timeout_s,
+        )
+    async with Bus(link, [device]) as bus:
         return await bus.read("device", point.name)
 
 

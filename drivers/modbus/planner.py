@@ -6,13 +6,16 @@ own smaller limits) and the hole to the next point is at most `max_gap`
 (or zero when the device rejects reads across unmapped addresses).
 Greedy in address order is optimal here: a block can only grow by the next
 point, and starting a new block earlier never lets a later one reach further.
+A status table (thousands of status words, drivers.modbus.status) is read in
+segments of its own: each at most one block long and inside one group (loop).
+Derived points (status counts) are never read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .points import DeviceProfile, PointSpec, Table
+from .points import DataType, DeviceProfile, PointSpec, Table
 
 FUNCTION_CODE: dict[Table, int] = {
     Table.COIL: 1,
@@ -30,6 +33,8 @@ class Block:
     start: int
     count: int
     points: tuple[PointSpec, ...]
+    first_entry: int | None = None
+    """For a status-table segment: the index of its first entry in the table."""
 
     @property
     def end(self) -> int:
@@ -55,7 +60,7 @@ def plan_blocks(
         limit = max_bits if table.is_bits else max_registers
         gap = max_gap if allow_gaps else 0
         ordered = sorted(
-            (p for p in points if p.table is table and p.poll),
+            (p for p in points if p.table is table and p.poll and p.datatype not in _SPECIAL),
             key=lambda p: (p.address, p.register_count),
         )
         current: list[PointSpec] = []
@@ -71,7 +76,25 @@ def plan_blocks(
             current, start, end = [p], p.address, p_end
         if current:
             blocks.append(Block(table, start, end - start, tuple(current)))
+        for p in points:
+            if p.table is table and p.poll and p.datatype is DataType.STATUS_TABLE:
+                blocks.extend(table_segments(p, limit))
     return blocks
+
+
+_SPECIAL = (DataType.STATUS_TABLE, DataType.STATUS_COUNT)
+
+
+def table_segments(point: PointSpec, limit: int) -> list[Block]:
+    """The reads covering a status table: per group, runs of at most `limit` entries."""
+    assert point.status is not None
+    out = []
+    for g in range(point.status.groups):
+        for off in range(0, point.length, limit):
+            count = min(limit, point.length - off)
+            address = point.address + g * point.group_stride + off
+            out.append(Block(point.table, address, count, (point,), g * point.length + off))
+    return out
 
 
 def plan_profile(profile: DeviceProfile) -> list[Block]:

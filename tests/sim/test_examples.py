@@ -32,7 +32,8 @@ def test_demo_venue_validates_and_models_the_palace() -> None:
     assert on_rtu >= 80 and 5 <= on_tcp <= 15
     roles = {b.role for b in cfg.buses if isinstance(b, SerialLineBus)}
     assert roles == {"qr_scanner", "face_terminal", "plate_camera"}
-    assert {d.profile for d in cfg.devices} == set(SIMULATED_PROFILES)
+    # fire_gateway (issue 18) is simulated but not yet part of the demo venue.
+    assert {d.profile for d in cfg.devices} == set(SIMULATED_PROFILES) - {"fire_gateway"}
     assert {g.id for g in cfg.access.gates} >= {"main", "car-park"}
 
 

@@ -202,7 +202,7 @@ KINDS: dict[str, FaultKind] = {
         ),
         FaultKind(
             "gpio_input",
-            "drive a GPIO input (in-process only, see SimVenue.attach_gpio)",
+            "drive a GPIO input pin high (on) or low (off)",
             "device:gpio_input",
             {"on": ON},
         ),

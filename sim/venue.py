@@ -8,7 +8,8 @@
 
 For each Modbus bus of the config the matching server runs on loopback (TCP port,
 socat pty pair with every unit of the bus, or RTU over TCP); for each serial reader
-a pty; for each device the behaviour of its profile. The config names real ports and
+a pty; for each GPIO bus a GPIO server on a unix socket (sim/gpio_site.py: relays
+drive barrier motors); for each device the behaviour of its profile. The config names real ports and
 device paths, so the venue writes a runtime copy with the loopback ports and pty paths
 (and a private state directory) substituted: edged runs against it unchanged otherwise.
 """
@@ -49,6 +50,7 @@ from sim.devices.lights import LightingController
 from sim.devices.meter import EnergyMeter
 from sim.errors import FaultError, SimConfigError, SimError
 from sim.faults import FaultRequest, Targets, validate
+from sim.gpio_site import GpioSite, serve_gpio_bus
 from sim.modbus import SimServer, SimUnit, serve_rtu_over_tcp, serve_rtu_pty, serve_tcp
 from sim.params import SimParams, load_params
 from sim.readers import ReaderLine
@@ -63,7 +65,7 @@ RUNTIME_CONFIG_NAME = "venue.runtime.toml"
 
 
 class GpioBackend(Protocol):
-    """The simulator's side of drivers.gpio.SimulatedGpio."""
+    """The world's side of a GPIO bus's pins (sim.gpio_site.GpioSite), electrical levels."""
 
     def set_input(self, pin: int, level: bool) -> None: ...
     def level(self, pin: int) -> bool: ...
@@ -112,7 +114,9 @@ class SimVenue:
         self.readers: dict[str, ReaderLine] = {}
         """Serial-line bus id -> its reader pty."""
         self.gpio: dict[str, GpioBackend] = {}
-        """GPIO bus id -> the in-process backend handed over with `attach_gpio`."""
+        """GPIO bus id -> its pins (the GPIO server's, or a backend given to `attach_gpio`)."""
+        self.gpio_sites: dict[str, GpioSite] = {}
+        """GPIO bus id -> its served pins, socket and barriers."""
         self.notes: list[str] = []
         """What could not be simulated (GPIO buses...), for the report and the demo."""
         self.fault_log: list[tuple[str, FaultRequest]] = []
@@ -227,10 +231,17 @@ class SimVenue:
                 self.readers[bus.id] = reader
                 continue
             if isinstance(bus, GpioBus):
-                self.notes.append(
-                    f"bus {bus.id}: GPIO pins live inside edged (backend 'simulated'); edge-sim "
-                    "drives them only in-process, after venue.attach_gpio()"
+                site = await stack.enter_async_context(
+                    serve_gpio_bus(
+                        self.config, bus.id, self.clock, self.workdir / "gpio" / f"{bus.id}.sock"
+                    )
                 )
+                self.gpio_sites[bus.id] = self.gpio[bus.id] = site
+                if not _remote_gpio_configurable():
+                    self.notes.append(
+                        f"bus {bus.id}: GPIO served on {site.socket}, but this config model has"
+                        " no remote GPIO backend: edged cannot reach it"
+                    )
                 continue
             units = []
             for d in self.config.devices:
@@ -309,6 +320,9 @@ class SimVenue:
                     bus["port"] = server.port
             elif bid in self.readers:
                 bus["port"] = self.readers[bid].path
+            elif bid in self.gpio_sites and _remote_gpio_configurable():
+                bus["backend"] = "remote"
+                bus["socket"] = str(self.gpio_sites[bid].socket)
         pace = self.meter_pace()
         if pace is not None:
             for dev in data.get("devices", []):
@@ -460,10 +474,10 @@ class SimVenue:
             await asyncio.to_thread(fn)
         return f"broker {'stopped' if kind == 'broker_stop' else 'started'}"
 
-    # GPIO: pins live in edged's process (drivers.gpio.SimulatedGpio), so only a test that
-    # runs edged's components in-process can hand the backend over.
+    # GPIO: every GPIO bus is served (gpio_sites); a test running edged's GPIO in-process
+    # with drivers.gpio.SimulatedGpio may hand that backend over instead.
     def attach_gpio(self, bus_id: str, backend: GpioBackend) -> None:
-        """Let `gpio_input` faults and `gpio_level()` act on a GPIO bus's in-process backend."""
+        """Let `gpio_input` faults and `gpio_level()` act on another backend of a GPIO bus."""
         buses = {b.id for b in self.config.buses if isinstance(b, GpioBus)}
         if bus_id not in buses:
             raise FaultError("bus", f"{bus_id!r} is not a GPIO bus", buses)
@@ -502,6 +516,11 @@ class SimVenue:
                 if cam in self.cameras.cameras:
                     await self.cameras.heal(cam)
         return f"healed {target}"
+
+
+def _remote_gpio_configurable() -> bool:
+    """Whether edged's config model can name a remote GPIO backend and its socket."""
+    return "socket" in GpioBus.__struct_fields__
 
 
 def _mutation(kind: str, p: dict[str, Any], on: bool) -> Callable[[SimDevice], object]:

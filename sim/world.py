@@ -107,6 +107,8 @@ class World:
     # Construction.
     def _build_devices(self) -> None:
         for d in self.config.devices:
+            if d.profile in ("gpio_relay", "gpio_input"):
+                continue  # served with their bus (sim/gpio_site.py)
             if d.profile not in SIMULATED_PROFILES:
                 self.unsimulated[d.id] = f"no simulated behaviour for profile {d.profile!r}"
                 continue

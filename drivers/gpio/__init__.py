@@ -1,38 +1,60 @@
-"""GPIO relays and debounced inputs: `Gpio(backend, relays, inputs, clock=...)`.
+"""GPIO relays and debounced inputs as a bus, on libgpiod, RPi.GPIO or a remote pin server.
 
-Backends: `SimulatedGpio()` (tests, simulator) and `open_backend("rpi")` which
-imports RPi.GPIO lazily and raises `GpioUnavailable` with a clear message off a Pi.
+    bus = GpioBusSettings(name="pins", backend=BackendKind.GPIOD, chip="/dev/gpiochip0")
+    devices = [GpioDeviceSettings.relay("barrier", 18),
+               GpioDeviceSettings.input("barrier-closed", 19)]
+    async with GpioBus.from_settings(bus, devices, clock=clock, on_event=cb) as gpio:
+        result = await gpio.write("barrier", "relay", True)    # WriteResult, read back
+
+See docs/drivers.md, section GPIO.
 """
 
 from __future__ import annotations
 
-from .backend import GpioBackend, Pull
-from .errors import GpioError, GpioUnavailable, UnknownChannel
-from .io import Gpio, InputEdge, InputSpec, RelaySpec
+from .backend import GpioBackend, GpioListener
+from .blocking import BlockingGpio, open_backend
+from .bus import GpioBus
+from .errors import (
+    BadValue,
+    BusClosed,
+    FrameError,
+    GpioError,
+    GpioLinkDown,
+    GpioRefused,
+    GpioTimeout,
+    GpioUnavailable,
+    PointNotWritable,
+    UnknownPoint,
+)
+from .lines import Direction, LineConfig, Pull
+from .remote import RemoteGpio
+from .settings import BackendKind, DeviceKind, GpioBusSettings, GpioDeviceSettings, make_backend
 from .simulated import SimulatedGpio
 
-
-def open_backend(kind: str) -> GpioBackend:
-    """`"simulated"` or `"rpi"`; configuration-time errors are GpioUnavailable."""
-    if kind == "simulated":
-        return SimulatedGpio()
-    if kind == "rpi":
-        from .rpi import RpiGpio
-
-        return RpiGpio()
-    raise GpioUnavailable(kind, "unknown backend; use 'rpi' or 'simulated'")
-
-
 __all__ = [
-    "Gpio",
+    "BackendKind",
+    "BadValue",
+    "BlockingGpio",
+    "BusClosed",
+    "DeviceKind",
+    "Direction",
+    "FrameError",
     "GpioBackend",
+    "GpioBus",
+    "GpioBusSettings",
+    "GpioDeviceSettings",
     "GpioError",
+    "GpioLinkDown",
+    "GpioListener",
+    "GpioRefused",
+    "GpioTimeout",
     "GpioUnavailable",
-    "InputEdge",
-    "InputSpec",
+    "LineConfig",
+    "PointNotWritable",
     "Pull",
-    "RelaySpec",
+    "RemoteGpio",
     "SimulatedGpio",
-    "UnknownChannel",
+    "UnknownPoint",
+    "make_backend",
     "open_backend",
 ]

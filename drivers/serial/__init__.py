@@ -1,9 +1,11 @@
-"""Serial line readers for scanners and terminals: `SerialLineReader`, `LineFramer`."""
+"""Credential readers on serial lines and TCP: `SerialLineReader`, `TcpLineReader` (client
+mode), `TcpLineServer` (server mode), all framed by `LineFramer`."""
 
 from __future__ import annotations
 
 from .framer import FramerStats, Line, LineFramer
 from .reader import PortStatus, ReaderStats, ScannedLine, SerialEvent, SerialLineReader
+from .tcp import TcpLineReader, TcpLineServer, TcpServerStats
 
 __all__ = [
     "FramerStats",
@@ -14,4 +16,7 @@ __all__ = [
     "ScannedLine",
     "SerialEvent",
     "SerialLineReader",
+    "TcpLineReader",
+    "TcpLineServer",
+    "TcpServerStats",
 ]

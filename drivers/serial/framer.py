@@ -40,14 +40,12 @@ class LineFramer:
 
     def feed(self, data: bytes) -> list[Line]:
         out: list[Line] = []
-        start = 0
-        for i, byte in enumerate(data):
-            if byte not in (10, 13):
-                continue
-            self._take(data[start:i])
+        # Every CR and every LF ends a line (CRLF leaves an empty one, skipped): split in C.
+        *ended, rest = data.replace(b"\r", b"\n").split(b"\n")
+        for chunk in ended:
+            self._take(chunk)
             self._end_line(out)
-            start = i + 1
-        self._take(data[start:])
+        self._take(rest)
         return out
 
     def _take(self, chunk: bytes) -> None:

@@ -320,22 +320,30 @@ pin = 18
 async def test_gpio_pins_are_driven_through_an_attached_backend(
     tmp_path: Path, clock: SimClock
 ) -> None:
-    """In-process, the fire input pin follows `gpio_input` and the relay's level is readable."""
+    """In-process, a backend handed over with attach_gpio replaces the served pins: the fire
+    input pin follows `gpio_input` and the relay's level is readable."""
+    from drivers.gpio.lines import Direction, LineConfig
     from drivers.gpio.simulated import SimulatedGpio
+
+    class Quiet:
+        def line_changed(self, line: int, value: bool) -> None:
+            pass
+
+        def link_changed(self, up: bool, reason: str) -> None:
+            pass
 
     path = tmp_path / "gpio.toml"
     path.write_text(GPIO_VENUE)
     async with SimVenue.from_config(path, clock) as v:
-        assert any("GPIO" in n for n in v.notes)
-        with pytest.raises(FaultError, match="unknown device"):
-            await v.fault("gpio_input", "fire-in")  # no backend attached yet
+        with pytest.raises(FaultError, match="is not a GPIO bus"):
+            v.attach_gpio("nope", SimulatedGpio())
         gpio = SimulatedGpio()
-        gpio.setup_input(17, "down")
-        gpio.setup_output(18, False)
+        lines = [LineConfig(17, Direction.INPUT, pull="down"), LineConfig(18, Direction.OUTPUT)]
+        await gpio.open(lines, Quiet())
         v.attach_gpio("pins", gpio)
         await v.fault("gpio_input", "fire-in")
-        assert gpio.read(17) is True
-        gpio.write(18, True)  # what edged's relay driver does
+        assert await gpio.get(17) is True
+        await gpio.set(18, True)  # what edged's relay driver does
         assert v.gpio_level("door-relay") is True
 
 

@@ -16,16 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal
 
+from drivers.clock import Clock
 from drivers.gpio.lines import MAX_LINE
 from drivers.gpio.protocol import LineSpec
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-    def monotonic(self) -> float: ...
-    async def sleep(self, seconds: float) -> None: ...
 
 
 class PinRefused(Exception):

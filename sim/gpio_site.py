@@ -16,9 +16,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drivers.clock import Clock
 from edge.config.model import VenueConfig
 from sim.devices.barrier import GpioBarrier
-from sim.gpio import Clock, SimPins
+from sim.gpio import SimPins
 from sim.gpio_server import GpioServer
 
 BARRIER_TRAVEL_S = 4.0

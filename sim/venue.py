@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from drivers.clock import Clock
 from edge.config.errors import ConfigError
 from edge.config.load import load, parse
 from edge.config.model import (
@@ -57,7 +58,7 @@ from sim.readers import ReaderLine
 from sim.scale import scale_data
 from sim.tomlw import dumps
 from sim.truth import Truth
-from sim.world import Clock, World
+from sim.world import World
 
 log = structlog.get_logger("sim.venue")
 

@@ -16,10 +16,11 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import structlog
 
+from drivers.clock import Clock
 from drivers.modbus.codec import Value
 from drivers.modbus.errors import ModbusDriverError
 from drivers.modbus.points import PointSpec
@@ -52,12 +53,6 @@ SIMULATED_PROFILES = (
     "hvac_fancoil",
     "lighting_8ch",
 )
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-    def monotonic(self) -> float: ...
-    async def sleep(self, seconds: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,15 +30,14 @@ from typing import TypeVar
 
 import structlog
 
+from drivers.clock import Clock, SystemClock
 from drivers.modbus.codec import Value
 from drivers.modbus.events import (
     BusEvent,
     BusStats,
-    ClockLike,
     DeviceStatus,
     PointUpdate,
     Quality,
-    RealClock,
     WriteResult,
 )
 
@@ -93,7 +92,7 @@ class GpioBus:
         devices: Sequence[GpioDeviceSettings],
         *,
         name: str | None = None,
-        clock: ClockLike | None = None,
+        clock: Clock | None = None,
         on_event: Callable[[BusEvent], None] | None = None,
         poll_interval_s: float = 1.0,
         event_queue_size: int = 10_000,
@@ -107,7 +106,7 @@ class GpioBus:
             raise ValueError(f"GPIO line(s) {dup} used by more than one device")
         self.backend = backend
         self.name = name or backend.label
-        self.clock: ClockLike = clock or RealClock()
+        self.clock: Clock = clock or SystemClock()
         self.stats = BusStats()
         self.poll_interval_s = poll_interval_s
         self.poll_cycles = 0
@@ -129,7 +128,7 @@ class GpioBus:
         settings: GpioBusSettings,
         devices: Sequence[GpioDeviceSettings],
         *,
-        clock: ClockLike | None = None,
+        clock: Clock | None = None,
         on_event: Callable[[BusEvent], None] | None = None,
     ) -> GpioBus:
         """The bus a `GpioBusSettings` describes (GpioUnavailable when its package is missing)."""

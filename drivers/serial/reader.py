@@ -15,18 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import serial_asyncio_fast
 import structlog
 
+from ..clock import Clock
 from .framer import FramerStats, LineFramer
 
 log = structlog.get_logger("drivers.serial")
-
-
-class _Clock(Protocol):
-    def now(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +61,7 @@ class SerialLineReader:
         name: str | None = None,
         baudrate: int = 9600,
         max_line: int = 512,
-        clock: _Clock,
+        clock: Clock,
         on_event: Callable[[SerialEvent], None] | None = None,
         reconnect_min_s: float = 0.1,
         reconnect_max_s: float = 2.0,

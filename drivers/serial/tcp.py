@@ -26,8 +26,9 @@ from types import TracebackType
 
 import structlog
 
+from ..clock import Clock
 from .framer import FramerStats, LineFramer
-from .reader import PortStatus, ReaderStats, ScannedLine, SerialEvent, _Clock
+from .reader import PortStatus, ReaderStats, ScannedLine, SerialEvent
 
 log = structlog.get_logger("drivers.serial")
 
@@ -97,7 +98,7 @@ class TcpLineReader(_Emitter):
         *,
         name: str | None = None,
         max_line: int = 512,
-        clock: _Clock,
+        clock: Clock,
         on_event: Callable[[SerialEvent], None] | None = None,
         connect_timeout_s: float = 3.0,
         idle_timeout_s: float | None = None,
@@ -183,7 +184,7 @@ class TcpLineServer(_Emitter):
         max_line: int = 512,
         max_connections: int = 4,
         idle_timeout_s: float | None = 300.0,
-        clock: _Clock,
+        clock: Clock,
         on_event: Callable[[SerialEvent], None] | None = None,
     ) -> None:
         if max_connections < 1:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 
-from sim.gpio import Clock, SimPins
+from drivers.clock import Clock
+from sim.gpio import SimPins
 
 CLOSED_BAND = 0.02
 """Fraction of the travel inside which the closed switch is still made."""

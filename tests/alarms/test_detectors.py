@@ -32,8 +32,11 @@ async def test_lamp_failure_from_feedback_bit(rig: AlarmRig) -> None:
     rig.set("lights-1", "ch3_lamp", True)
     rig.set("lights-1", "ch3_current", 1.8)
     rig.set("lights-1", "ch3_dim", 100)
+    # The lamp reads lit before the channel is switched on: the channel's blocks are read
+    # one after the other, and a poll between them would see "on, lamp dark" for a moment.
+    await until(lambda: getattr(rig.service._points.get("lights-1.ch3_lamp"), "value", 0) is True)
     rig.set("lights-1", "ch3_on", True)
-    await until(lambda: rig.service._points.get("lights-1.ch3_on") is not None)
+    await until(lambda: getattr(rig.service._points.get("lights-1.ch3_on"), "value", 0) is True)
     await rig.service.engine.idle.wait()
     assert rig.state("lamp_failure:lights-1.ch3") is None
     rig.set("lights-1", "ch3_lamp", False)  # the ballast reports the lamp dark
@@ -134,6 +137,9 @@ async def test_lights_left_on_in_unwanted_zone(rig: AlarmRig) -> None:
     await rig.until_state("lights_left_on:court-1", "cleared")
     rig.set("lights-1", "ch2_on", False)
     rig.set("m-c1", "power_w", 3500)
+    points = rig.service._points
+    await until(lambda: getattr(points.get("m-c1.power_w"), "value", 0) == 3500)
+    await until(lambda: getattr(points.get("lights-1.ch2_on"), "value", 0) is False)
     rig.sources.wanted.clear()
     await rig.until_state("lights_left_on:court-1", "active")
     assert "3500 W" in rig.service.engine.get("lights_left_on:court-1").message  # type: ignore[union-attr]

@@ -25,6 +25,7 @@ from drivers.modbus.events import BusEvent, DeviceStatus, PointUpdate, Quality
 from edge.automation.reconciler import Reconciler, WriteRecord
 from edge.clock import Clock
 from edge.field.points import PointTable
+from edge.roles import RoleMap
 from edge.storage import Database, Schema
 
 log = structlog.get_logger("edge.counters")
@@ -238,14 +239,10 @@ class CounterWorker:
                 await asyncio.shield(counters.flush())
 
 
-def outputs_from_config(devices: Iterable[tuple[str, str]]) -> list[str]:
-    """On/off outputs worth counting, from (device id, profile) pairs."""
-    out: list[str] = []
-    for device, profile in devices:
-        if profile == "lighting_8ch":
-            out += [f"{device}.ch{n}_on" for n in range(1, 9)]
-        elif profile == "hvac_fancoil":
-            out.append(f"{device}.on")
-        elif profile in ("gate_controller", "gpio_relay"):
-            out.append(f"{device}.relay")
-    return out
+COUNTED_ROLES = ("lighting.switch", "hvac.enable", "gate.relay")
+"""On/off outputs whose wear is worth counting: light channels, HVAC on/off, gate relays."""
+
+
+def counted_outputs(roles: RoleMap) -> list[str]:
+    """Every output with a counted role."""
+    return sorted({p.ref for role in COUNTED_ROLES for p in roles.points(role)})

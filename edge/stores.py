@@ -29,7 +29,8 @@ from edge.automation.reconciler import Reconciler
 from edge.automation.state import AutomationState
 from edge.bookings.store import BookingStore
 from edge.clock import Clock
-from edge.counters import Counters, outputs_from_config
+from edge.counters import Counters
+from edge.counters import counted_outputs as outputs_with_counted_roles
 from edge.energy import BookingEnergy, EnergyInterval
 from edge.field.buses import BusRegistry
 from edge.field.points import PointTable
@@ -133,7 +134,7 @@ async def open_stores(venue: Venue, clock: Clock) -> AsyncIterator[Stores]:
 
 def counted_outputs(venue: Venue) -> list[str]:
     """The on/off outputs whose run hours and switch cycles are counted."""
-    return outputs_from_config((d.id, d.profile) for d in venue.config.devices)
+    return outputs_with_counted_roles(venue.roles)
 
 
 async def _flush(stores: Stores) -> None:

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drivers.modbus.errors import ProfileError
 from drivers.modbus.points import DataType
-from drivers.modbus.profiles import load_profile, resolve
 from edge.access.keys import key_problem
 from edge.alarms.validate import alarm_config_problems
 from edge.automation.site import build_site
@@ -23,7 +23,8 @@ from edge.config.errors import ConfigError, Problem
 from edge.config.load import check, parse
 from edge.config.model import VenueConfig
 from edge.energy.nesting import upstream_meters
-from edge.profiles import GPIO_PROFILES, enum_labels, profile_points
+from edge.profiles import GPIO_PROFILES, NETWORK_PROFILES, ProfileBook
+from edge.roles import RoleMap
 from rules.emergency import emergency_outputs
 from rules.model import Site
 
@@ -55,6 +56,8 @@ class PointInfo:
     max: float | None = None
     enum: Mapping[str, str] | None = None
     zone: str | None = None
+    roles: tuple[str, ...] = ()
+    """What the point means (drivers/roles.py), e.g. `hvac.setpoint`."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,10 @@ class Venue:
     """device or output -> zone."""
     relays: Mapping[str, str] = field(default_factory=dict)
     """gate id -> the relay output that opens it."""
+    pulse_points: Mapping[str, str] = field(default_factory=dict)
+    """gate id -> its controller's pulse-length register, when it has one."""
+    roles: RoleMap = field(default_factory=lambda: RoleMap(()))
+    profiles: ProfileBook = field(default_factory=ProfileBook)
 
 
 class VenueRef:
@@ -87,7 +94,12 @@ class VenueRef:
 
 def venue_problems(cfg: VenueConfig) -> list[Problem]:
     """Everything wrong with a decoded config, across domains, in one list."""
-    out = check(cfg, profile_points)
+    try:
+        book = ProfileBook(cfg.profile_dirs)
+        book.names()
+    except ProfileError as exc:
+        return [Problem("profile_dirs", str(exc))]
+    out = check(cfg, book.points, book.override_problem)
     out += [Problem(path, message) for path, message in alarm_config_problems(cfg, cfg.alarms)]
     keyed = (("access.keys", cfg.access.keys), ("uplink.command_keys", cfg.uplink.command_keys))
     for where, entries in keyed:
@@ -95,14 +107,82 @@ def venue_problems(cfg: VenueConfig) -> list[Problem]:
             problem = key_problem(entry)
             if problem is not None:
                 out.append(Problem(f"{where}[{i}]", problem))
-    meter_zone = {d.id: d.zone for d in cfg.devices if d.profile == "energy_meter"}
+    roles = RoleMap.of(cfg, book)
+    out += role_problems(cfg, roles, book)
+    meter_zone = {d: z for d, z in _meter_zones(cfg, roles).items()}
     parents = {z.id: z.parent for z in cfg.zones}
     _, nesting = upstream_meters(meter_zone, parents, cfg.energy.upstream, cfg.energy.nested_meters)
     out += [Problem(path, message) for path, message in nesting]
     if not out:  # the rules need valid references first
-        _, rules = build_site(cfg)
+        known = {f"{d.id}.{p}" for d in cfg.devices for p in book.points(d.profile) or ()}
+        _, rules = build_site(cfg, roles, gate_relays(cfg, roles), known)
         out += rules
     return out
+
+
+def role_problems(cfg: VenueConfig, roles: RoleMap, book: ProfileBook) -> list[Problem]:
+    """A zone's devices must have the roles the zone uses; a gate's device a relay."""
+    out: list[Problem] = []
+    devices = {d.id: d for d in cfg.devices}
+
+    def usable(dev: str) -> bool:
+        """Reported elsewhere if not: an unknown device or profile, bad overrides."""
+        d = devices.get(dev)
+        return (
+            d is not None
+            and book.points(d.profile) is not None
+            and book.override_problem(d.profile, d.points) is None
+        )
+
+    for i, z in enumerate(cfg.zones):
+        for j, dev in enumerate(z.hvac):
+            if not usable(dev):
+                continue
+            for role in ("hvac.enable", "hvac.setpoint"):
+                if not roles.has(dev, role):
+                    out.append(
+                        Problem(
+                            f"zones[{i}].hvac[{j}]",
+                            f"device '{dev}' (profile {devices[dev].profile}) has no point "
+                            f"with role {role}",
+                            f'tag the point in its profile (roles = ["{role}"]) or list '
+                            "the device under `sensors`",
+                        )
+                    )
+        for j, ref in enumerate(z.lights):
+            dev, _, point = ref.partition(".")
+            if not usable(dev):
+                continue
+            if point in (book.points(devices[dev].profile) or ()) and not (
+                {"lighting.switch", "lighting.level"} & set(roles.roles_of(dev, point))
+            ):
+                out.append(
+                    Problem(
+                        f"zones[{i}].lights[{j}]",
+                        f"'{ref}' has neither role lighting.switch nor lighting.level",
+                        "name a light output, or tag it in the profile",
+                    )
+                )
+    for i, g in enumerate(cfg.access.gates):
+        d = devices.get(g.device)
+        if (
+            d is not None
+            and book.points(d.profile) is not None
+            and not roles.has(g.device, "gate.relay")
+        ):
+            out.append(
+                Problem(
+                    f"access.gates[{i}].device",
+                    f"device '{g.device}' (profile {d.profile}) has no point with role gate.relay",
+                    "name the gate's relay controller, or tag its relay in the profile",
+                )
+            )
+    return out
+
+
+def _meter_zones(cfg: VenueConfig, roles: RoleMap) -> dict[str, str | None]:
+    zones = {d.id: d.zone for d in cfg.devices}
+    return {dev: zones.get(dev) for dev in roles.devices("meter.energy_import")}
 
 
 def load_venue(path: str | Path) -> Venue:
@@ -127,37 +207,36 @@ def venue_from_bytes(raw: bytes, source: str) -> Venue:
 
 def build_venue(cfg: VenueConfig) -> Venue:
     """The derived venue of a config that passed `venue_problems`."""
-    site, problems = build_site(cfg)
+    book = ProfileBook(cfg.profile_dirs)
+    roles = RoleMap.of(cfg, book)
+    relays = gate_relays(cfg, roles)
+    known = {f"{d.id}.{p}" for d in cfg.devices for p in book.points(d.profile) or ()}
+    site, problems = build_site(cfg, roles, relays, known)
     if site is None:
         raise ConfigError("venue", problems)
-    relays = gate_relays(cfg)
     outputs = _driven_outputs(site) | frozenset(relays.values())
     zone_of = {d.id: d.zone for d in cfg.devices if d.zone}
     zone_of.update({ref: z.id for z in cfg.zones for ref in z.lights})
+    pulses = {
+        g.id: ref for g in cfg.access.gates if (ref := roles.ref(g.device, "gate.pulse_length"))
+    }
     return Venue(
         config=cfg,
         site=site,
-        points=_inventory(cfg, outputs, zone_of),
+        points=_inventory(cfg, outputs, zone_of, book, roles),
         outputs=outputs,
-        labels=enum_labels((d.id, d.profile, d.points) for d in cfg.devices),
+        labels=book.enum_labels((d.id, d.profile, d.points) for d in cfg.devices),
         zone_of=zone_of,
         relays=relays,
+        pulse_points=pulses,
+        roles=roles,
+        profiles=book,
     )
 
 
-RELAY_POINT = {"gate_controller": "relay", "gpio_relay": "relay"}
-
-
-def gate_relays(cfg: VenueConfig) -> dict[str, str]:
-    """gate id -> the relay output that opens it."""
-    devices = {d.id: d for d in cfg.devices}
-    out: dict[str, str] = {}
-    for g in cfg.access.gates:
-        dev = devices.get(g.device)
-        point = RELAY_POINT.get(dev.profile) if dev is not None else None
-        if point is not None:
-            out[g.id] = f"{g.device}.{point}"
-    return out
+def gate_relays(cfg: VenueConfig, roles: RoleMap) -> dict[str, str]:
+    """gate id -> the relay output that opens it (its device's point with role gate.relay)."""
+    return {g.id: ref for g in cfg.access.gates if (ref := roles.ref(g.device, "gate.relay"))}
 
 
 def _driven_outputs(site: Site) -> frozenset[str]:
@@ -175,34 +254,34 @@ def _driven_outputs(site: Site) -> frozenset[str]:
 
 
 def _inventory(
-    cfg: VenueConfig, outputs: frozenset[str], zone_of: Mapping[str, str]
+    cfg: VenueConfig,
+    outputs: frozenset[str],
+    zone_of: Mapping[str, str],
+    book: ProfileBook,
+    roles: RoleMap,
 ) -> dict[str, PointInfo]:
     out: dict[str, PointInfo] = {}
     for d in cfg.devices:
         zone = d.zone
-        if d.profile in GPIO_PROFILES:
-            for name in sorted(GPIO_PROFILES[d.profile]):
+        if d.profile in GPIO_PROFILES or d.profile in NETWORK_PROFILES:
+            names = sorted(GPIO_PROFILES.get(d.profile, {"online": ()}))
+            for name in names:
                 ref = f"{d.id}.{name}"
                 out[ref] = PointInfo(
                     ref, d.id, name, "bool", "boolean",
                     writable=d.profile == "gpio_relay", controlled=ref in outputs,
-                    zone=zone_of.get(ref, zone),
+                    zone=zone_of.get(ref, zone), roles=roles.roles_of(d.id, name),
                 )  # fmt: skip
             continue
-        profile = load_profile(d.profile)
-        if d.points:
-            profile = resolve(profile, d.points)
-        for p in profile.points:
+        for p in book.resolved(d.profile, d.points).points:
             ref = f"{d.id}.{p.name}"
-            integer = p.datatype not in JSON_TYPE and p.scale == 1.0 and not p.precision
-            json_type = (
-                "string"
-                if p.enum
-                else JSON_TYPE.get(p.datatype, "integer" if integer else "number")
-            )
+            whole = p.datatype not in JSON_TYPE and p.scale == 1.0 and not p.precision
+            number = "integer" if whole else "number"
+            json_type = "string" if p.enum else JSON_TYPE.get(p.datatype, number)
             out[ref] = PointInfo(
                 ref, d.id, p.name, p.datatype.value, json_type, unit=p.unit,
                 writable=p.writable, controlled=ref in outputs, min=p.min, max=p.max,
                 enum=dict(p.enum) if p.enum else None, zone=zone_of.get(ref, zone),
+                roles=tuple(p.roles),
             )  # fmt: skip
     return out

@@ -129,7 +129,7 @@ def plan(venue: Venue, stores: Stores, services: Services) -> dict[str, Spec]:
 
         def make_bus(b: Any = b) -> Component:
             return BusComponent(
-                b.id, make_link(b), device_configs(cfg, b), field_clock(clock),
+                b.id, make_link(b), device_configs(cfg, b, venue.profiles), field_clock(clock),
                 s.points, s.buses, services.liveness,
             )  # fmt: skip
 
@@ -154,6 +154,7 @@ def plan(venue: Venue, stores: Stores, services: Services) -> dict[str, Spec]:
             outbox_fill=lambda: (s.outbox.depth, uplink.outbox_max_messages),
             clock_synced=kernel_clock_synced,
             link=s.link,
+            roles=venue.roles,
         )
 
     specs["alarms"] = Spec(
@@ -165,6 +166,7 @@ def plan(venue: Venue, stores: Stores, services: Services) -> dict[str, Spec]:
         lambda: EnergyService(
             cfg, cfg.energy, s.db, clock, points=s.points, bookings=s.bookings.snapshot,
             window=window_with_prestarts(site, s.automation.prestart_of), records=s.energy,
+            profiles=venue.profiles,
         ),
     )  # fmt: skip
     specs["automation"] = Spec(

@@ -7,7 +7,6 @@ keep no alarm state of their own: debounce and lifecycle are the engine's.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +16,6 @@ from edge.field.points import PointState, PointTable
 
 Report = Callable[..., None]
 READABLE = (Quality.GOOD, Quality.UNCERTAIN)
-_CHANNEL_POINT = re.compile(r"^ch(\d+)_(on|lamp|current|dim)$")
 
 
 def readable(state: PointState | None) -> bool:
@@ -53,34 +51,60 @@ class CommLostDetector:
             )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One light channel's points (by role): the switch, and what tells whether it is lit."""
+
+    device: str
+    name: str
+    """The channel's group (`ch3`), or the switch point's name."""
+    on: str
+    dim: str | None = None
+    lamp: str | None = None
+    current: str | None = None
+
+
 class LampFailureDetector:
     """Channel commanded on (and dimmed above 0) while lamp feedback or current says dark."""
 
     def __init__(
-        self, report: Report, points: PointTable, devices: dict[str, str | None], cfg: AlarmsConfig
+        self,
+        report: Report,
+        points: PointTable,
+        channels: list[Channel],
+        zones: dict[str, str | None],
+        cfg: AlarmsConfig,
     ) -> None:
         self._report = report
         self._points = points
-        self._devices = devices
+        self._zones = zones
         self._min_a = cfg.lamp_min_current_a
+        self._by_point: dict[tuple[str, str], Channel] = {}
+        for ch in channels:
+            for p in (ch.on, ch.dim, ch.lamp, ch.current):
+                if p is not None:
+                    self._by_point[(ch.device, p)] = ch
 
     def on_event(self, event: BusEvent) -> None:
-        if not isinstance(event, PointUpdate) or event.device not in self._devices:
-            return
-        m = _CHANNEL_POINT.match(event.point)
-        if m is not None:
-            self.check(event.device, int(m.group(1)))
+        if isinstance(event, PointUpdate):
+            ch = self._by_point.get((event.device, event.point))
+            if ch is not None:
+                self.check(ch)
 
-    def check(self, device: str, ch: int) -> None:
-        get = self._points.get
-        on = get(f"{device}.ch{ch}_on")
+    def check(self, ch: Channel) -> None:
+        device = ch.device
+
+        def get(point: str | None) -> PointState | None:
+            return None if point is None else self._points.get(f"{device}.{point}")
+
+        on = get(ch.on)
         if not readable(on):
             return  # unknown: comm_lost covers a silent device
         assert on is not None
-        dim = number(get(f"{device}.ch{ch}_dim"))
+        dim = number(get(ch.dim))
         commanded = bool(on.value) and (dim is None or dim > 0)
-        lamp = get(f"{device}.ch{ch}_lamp")
-        current = number(get(f"{device}.ch{ch}_current"))
+        lamp = get(ch.lamp)
+        current = number(get(ch.current))
         lamp_dark = readable(lamp) and not bool(lamp.value)  # type: ignore[union-attr]
         current_dark = current is not None and current < self._min_a
         if commanded and not readable(lamp) and current is None:
@@ -91,13 +115,23 @@ class LampFailureDetector:
             why.append("lamp feedback off")
         if current_dark:
             why.append(f"current {current:.2f} A")
+        label = ch.name[2:] if ch.name.startswith("ch") and ch.name[2:].isdigit() else ch.name
         message = (
-            f"{device} channel {ch} commanded on but " + " and ".join(why)
+            f"{device} channel {label} commanded on but " + " and ".join(why)
             if active
-            else f"{device} channel {ch} lamp ok or off"
+            else f"{device} channel {label} lamp ok or off"
         )
-        self._report("lamp_failure", f"{device}.ch{ch}", active, message,
-                     device=device, zone=self._devices[device])  # fmt: skip
+        self._report("lamp_failure", f"{device}.{ch.name}", active, message,
+                     device=device, zone=self._zones.get(device))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DoorPoints:
+    """A door's points by role (door.contact, door.forced, door.held_open)."""
+
+    contact: str | None = None
+    forced: str | None = None
+    held_open: str | None = None
 
 
 @dataclass
@@ -107,34 +141,37 @@ class _Door:
 
 
 class DoorDetector:
-    """Gate controller: `forced` bit -> door_forced; `held_open` bit or the door contact
-    open longer than `door_open_max_s` -> door_held_open."""
+    """Door points: `door.forced` -> door_forced; `door.held_open` or `door.contact` open
+    longer than `door_open_max_s` -> door_held_open."""
 
     def __init__(
         self,
         report: Report,
         points: PointTable,
-        devices: dict[str, str | None],
+        doors: dict[str, DoorPoints],
+        zones: dict[str, str | None],
         cfg: AlarmsConfig,
         monotonic: Callable[[], float],
     ) -> None:
         self._report = report
         self._points = points
-        self._doors = {d: _Door(z) for d, z in devices.items()}
+        self._points_of = doors
+        self._doors = {d: _Door(zones.get(d)) for d in doors}
         self._max_open = cfg.door_open_max_s
         self._mono = monotonic
 
     def on_event(self, event: BusEvent) -> None:
         if not isinstance(event, PointUpdate) or event.device not in self._doors:
             return
-        if event.point == "forced" and readable(self._points.get(f"{event.device}.forced")):
+        pts = self._points_of[event.device]
+        if event.point == pts.forced and readable(self._points.get(f"{event.device}.{pts.forced}")):
             forced = bool(event.value)
             self._report(
                 "door_forced", event.device, forced,
                 f"door {event.device} forced open" if forced else f"door {event.device} closed",
                 device=event.device, zone=self._doors[event.device].zone,
             )  # fmt: skip
-        elif event.point in ("door_open", "held_open"):
+        elif event.point in (pts.contact, pts.held_open):
             self._held(event.device)
 
     def tick(self) -> None:
@@ -143,8 +180,9 @@ class DoorDetector:
 
     def _held(self, device: str) -> None:
         door = self._doors[device]
-        contact = self._points.get(f"{device}.door_open")
-        held_bit = self._points.get(f"{device}.held_open")
+        pts = self._points_of[device]
+        contact = self._points.get(f"{device}.{pts.contact}") if pts.contact else None
+        held_bit = self._points.get(f"{device}.{pts.held_open}") if pts.held_open else None
         if not readable(contact) and not readable(held_bit):
             return
         now = self._mono()
@@ -164,22 +202,36 @@ class DoorDetector:
         )  # fmt: skip
 
 
-class EnvironmentDetector:
-    """env_sensor temperature, humidity and CO2 against the configured ranges."""
+ENV_ROLES = ("env.temperature", "env.humidity", "env.co2")
 
-    def __init__(self, report: Report, devices: dict[str, str | None], cfg: AlarmsConfig) -> None:
+
+class EnvironmentDetector:
+    """Room temperature, humidity and CO2 (roles env.*) against the configured ranges."""
+
+    def __init__(
+        self,
+        report: Report,
+        points: dict[tuple[str, str], str],
+        zones: dict[str, str | None],
+        cfg: AlarmsConfig,
+    ) -> None:
+        """`points`: (device, point) -> its env.* role."""
         self._report = report
-        self._devices = devices
-        self._ranges: dict[str, tuple[str, float, float, str]] = {
-            "temperature": ("temperature_range", cfg.temp_min_c, cfg.temp_max_c, "C"),
-            "humidity": ("humidity_range", cfg.humidity_min_pct, cfg.humidity_max_pct, "%RH"),
-            "co2": ("co2_high", float("-inf"), cfg.co2_max_ppm, "ppm"),
-        }
+        self._points = points
+        self._devices = zones
+        by_role: dict[str, tuple[str, float, float, str]] = {
+            "env.temperature": ("temperature_range", cfg.temp_min_c, cfg.temp_max_c, "C"),
+            "env.humidity": (
+                "humidity_range", cfg.humidity_min_pct, cfg.humidity_max_pct, "%RH",
+            ),
+            "env.co2": ("co2_high", float("-inf"), cfg.co2_max_ppm, "ppm"),
+        }  # fmt: skip
+        self._ranges = {key: by_role[role] for key, role in points.items()}
 
     def on_event(self, event: BusEvent) -> None:
-        if not isinstance(event, PointUpdate) or event.device not in self._devices:
+        if not isinstance(event, PointUpdate):
             return
-        spec = self._ranges.get(event.point)
+        spec = self._ranges.get((event.device, event.point))
         if spec is None or event.quality not in READABLE or event.value is None:
             return
         cls, low, high, unit = spec
@@ -197,4 +249,4 @@ class EnvironmentDetector:
             else f"{where} = {value:g} {unit}, back in range"
         )
         self._report(cls, where, active, message,
-                     device=event.device, zone=self._devices[event.device])  # fmt: skip
+                     device=event.device, zone=self._devices.get(event.device))  # fmt: skip

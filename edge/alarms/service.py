@@ -17,11 +17,15 @@ from edge.alarms.classes import builtin_classes
 from edge.alarms.config import AlarmsConfig
 from edge.alarms.engine import AlarmEngine
 from edge.alarms.field import (
+    ENV_ROLES,
+    Channel,
     CommLostDetector,
     DoorDetector,
+    DoorPoints,
     EnvironmentDetector,
     LampFailureDetector,
 )
+from edge.alarms.fire import FireDetector, FirePoints
 from edge.alarms.system import (
     ClockSyncDetector,
     ClockSynced,
@@ -43,6 +47,8 @@ from edge.alarms.zones import (
 from edge.clock import Clock
 from edge.config.model import VenueConfig
 from edge.field.points import PointTable
+from edge.profiles import shipped as shipped_profiles
+from edge.roles import RoleMap, RolePoint
 from edge.storage import OpenReport
 
 log = structlog.get_logger("edge.alarms")
@@ -69,15 +75,68 @@ def _hvac_serves(cfg: VenueConfig) -> dict[str, set[str]]:
     return out
 
 
-def _zone_loads(cfg: VenueConfig) -> dict[str, ZoneLoads]:
+def _zone_loads(cfg: VenueConfig, roles: RoleMap) -> dict[str, ZoneLoads]:
     out: dict[str, ZoneLoads] = {}
     for z in cfg.zones:
         if z.lights:
             out.setdefault(z.id, ZoneLoads()).lights.extend(z.lights)
-    for d in cfg.devices:
-        if d.profile == "energy_meter" and d.zone is not None:
-            out.setdefault(d.zone, ZoneLoads()).meters.append(d.id)
+    zone_of = {d.id: d.zone for d in cfg.devices}
+    for p in roles.points("meter.power"):
+        zone = zone_of.get(p.device)
+        if zone is not None:
+            out.setdefault(zone, ZoneLoads()).meters.append(p.ref)
     return out
+
+
+def _channels(roles: RoleMap) -> list[Channel]:
+    out = []
+    for sw in roles.points("lighting.switch"):
+        group = sw.group
+
+        def other(role: str, sw: RolePoint = sw, group: str | None = group) -> str | None:
+            p = roles.point(sw.device, role, group) if group is not None else None
+            return None if p is None else p.point
+
+        out.append(
+            Channel(
+                sw.device,
+                group or sw.point,
+                sw.point,
+                other("lighting.level"),
+                other("lighting.feedback"),
+                other("lighting.current"),
+            )
+        )
+    return out
+
+
+def _doors(roles: RoleMap) -> dict[str, DoorPoints]:
+    devices = set(roles.devices("door.contact") + roles.devices("door.forced"))
+    devices |= set(roles.devices("door.held_open"))
+
+    def name(dev: str, role: str) -> str | None:
+        p = roles.point(dev, role)
+        return None if p is None else p.point
+
+    return {
+        d: DoorPoints(name(d, "door.contact"), name(d, "door.forced"), name(d, "door.held_open"))
+        for d in sorted(devices)
+    }
+
+
+def _fire(roles: RoleMap) -> FirePoints:
+    def keys(role: str) -> set[tuple[str, str]]:
+        return {(p.device, p.point) for p in roles.points(role)}
+
+    return FirePoints(
+        alarm=keys("fire.alarm"),
+        fault=keys("fire.fault"),
+        loop_fault={
+            (p.device, p.point): p.group or p.point for p in roles.points("fire.loop_fault")
+        },
+        device_status=keys("fire.device_status"),
+        hvac_fault=keys("hvac.fault"),
+    )
 
 
 class AlarmService:
@@ -97,34 +156,40 @@ class AlarmService:
         outbox_fill: OutboxFill | None = None,
         clock_synced: ClockSynced | None = None,
         link: LinkAuth | None = None,
+        roles: RoleMap | None = None,
     ) -> None:
         self.engine = engine
         self._clock = clock
         self._points = points
         self._tick_s = cfg.tick_s
         report = self.engine.report
+        roles = roles or RoleMap.of(venue, shipped_profiles())
         zone_of = {d.id: d.zone for d in venue.devices}
-        by_profile: dict[str, dict[str, str | None]] = {}
-        for d in venue.devices:
-            by_profile.setdefault(d.profile, {})[d.id] = d.zone
         self._listeners: list[Callable[[BusEvent], None]] = []
         self._tickers: list[Callable[[datetime], None]] = []
 
         comm = CommLostDetector(report, dict(zone_of))
-        lamps = LampFailureDetector(report, points, by_profile.get("lighting_8ch", {}), cfg)
-        doors = DoorDetector(report, points, by_profile.get("gate_controller", {}), cfg,
-                             clock.monotonic)  # fmt: skip
-        env = EnvironmentDetector(report, by_profile.get("env_sensor", {}), cfg)
+        lamps = LampFailureDetector(report, points, _channels(roles), zone_of, cfg)
+        doors = DoorDetector(report, points, _doors(roles), zone_of, cfg, clock.monotonic)
+        env_points = {(p.device, p.point): r for r in ENV_ROLES for p in roles.points(r)}
+        env = EnvironmentDetector(report, env_points, zone_of, cfg)
+        fire = FireDetector(report, _fire(roles), zone_of)
         maint = MaintenanceDetector(report, counters, {d.id: d.profile for d in venue.devices},
                                     zone_of, cfg)  # fmt: skip
         self._listeners += [comm.on_event, lamps.on_event, doors.on_event, env.on_event,
-                            maint.on_event]  # fmt: skip
+                            fire.on_event, maint.on_event]  # fmt: skip
         self._tickers += [lambda _: doors.tick(), lambda _: maint.tick()]
         if bookings is not None:
-            hvac = HvacReadyDetector(report, points, _hvac_serves(venue), bookings, cfg)
+            serves = _hvac_serves(venue)
+            hvac_points = {
+                dev: (roles.ref(dev, "hvac.room_temp"), roles.ref(dev, "hvac.setpoint"))
+                for dev in serves
+            }
+            hvac = HvacReadyDetector(report, points, serves, hvac_points, bookings, cfg)
             self._tickers.append(hvac.tick)
         if zone_wanted is not None:
-            left = LightsLeftOnDetector(report, points, _zone_loads(venue), zone_wanted, cfg)
+            loads = _zone_loads(venue, roles)
+            left = LightsLeftOnDetector(report, points, loads, zone_wanted, cfg)
             self._tickers.append(left.tick)
         if outbox_fill is not None:
             outbox = OutboxDetector(report, outbox_fill, cfg)

@@ -26,6 +26,7 @@ class HvacReadyDetector:
         report: Report,
         points: PointTable,
         serves: dict[str, set[str]],
+        hvac_points: dict[str, tuple[str | None, str | None]],
         bookings: Bookings,
         cfg: AlarmsConfig,
     ) -> None:
@@ -33,6 +34,8 @@ class HvacReadyDetector:
         self._points = points
         self._serves = serves
         """hvac device -> zones whose bookings it conditions"""
+        self._hvac_points = hvac_points
+        """hvac device -> (room temperature ref, setpoint ref), by role"""
         self._bookings = bookings
         self._after = timedelta(minutes=cfg.hvac_ready_after_min)
         self._tol = cfg.hvac_tolerance_k
@@ -45,8 +48,9 @@ class HvacReadyDetector:
         ]
         for device, zones in self._serves.items():
             mine = sorted((b for b in live if b.zone in zones), key=lambda b: b.start)
-            room = number(self._points.get(f"{device}.room_temp"))
-            target = number(self._points.get(f"{device}.setpoint"))
+            room_ref, target_ref = self._hvac_points.get(device, (None, None))
+            room = number(self._points.get(room_ref)) if room_ref else None
+            target = number(self._points.get(target_ref)) if target_ref else None
             if mine and (room is None or target is None):
                 continue  # unreadable: comm_lost says so; keep the last judgement
             active = bool(mine) and abs(room - target) > self._tol  # type: ignore[operator]
@@ -67,7 +71,7 @@ class ZoneLoads:
     lights: list[str] = field(default_factory=list)
     """Light output refs (on/off or level): any truthy value counts as lit."""
     meters: list[str] = field(default_factory=list)
-    """Meter devices whose `power_w` is this zone's draw."""
+    """Power points (role meter.power) of the meters whose draw is this zone's."""
 
 
 class LightsLeftOnDetector:
@@ -96,7 +100,7 @@ class LightsLeftOnDetector:
                 s = self._points.get(ref)
                 if readable(s) and bool(s.value):  # type: ignore[union-attr]
                     lit.append(ref)
-            power = [number(self._points.get(f"{m}.power_w")) for m in loads.meters]
+            power = [number(self._points.get(ref)) for ref in loads.meters]
             watts = sum(p for p in power if p is not None)
             drawing = bool(lit) or watts > self._floors.get(zone, self._floor)
             try:

@@ -23,10 +23,13 @@ from edge.config.model import (
     ModbusRtuBus,
     ModbusRtuTcpBus,
     ModbusTcpBus,
+    NetworkBus,
     SerialLineBus,
+    TcpLineBus,
     VenueConfig,
 )
-from edge.profiles import override_problem
+from edge.profiles import GPIO_PROFILES, NETWORK_PROFILES
+from edge.profiles import shipped as shipped_profiles
 
 ProfilePoints = Callable[[str], set[str] | None]
 """Given a profile name, the names of its points, or None when there is no such profile."""
@@ -84,8 +87,15 @@ def _unknown(ref: str, known: set[str], path: str, what: str) -> Problem:
     return Problem(path, f"unknown {what} '{ref}'", hint)
 
 
-def check(cfg: VenueConfig, profile_points: ProfilePoints | None = None) -> list[Problem]:
-    """Cross-field checks on a decoded config (pure apart from file existence)."""
+def check(
+    cfg: VenueConfig,
+    profile_points: ProfilePoints | None = None,
+    override_problem: OverrideCheck | None = None,
+) -> list[Problem]:
+    """Cross-field checks on a decoded config (pure apart from file existence).
+
+    `profile_points` and `override_problem` come from the venue's profile book; without
+    them profiles are not checked."""
     out: list[Problem] = []
     try:
         zoneinfo.ZoneInfo(cfg.site.timezone)
@@ -105,7 +115,9 @@ def check(cfg: VenueConfig, profile_points: ProfilePoints | None = None) -> list
     out += _duplicates([d.id for d in cfg.devices], "devices", "device")
     out += _duplicates([g.id for g in cfg.access.gates], "access.gates", "gate")
     out += _duplicates([k.kid for k in cfg.access.keys], "access.keys", "key")
-    out += _check_devices(cfg, zones, buses, profile_points)
+    out += _check_devices(
+        cfg, zones, buses, profile_points, override_problem or shipped_profiles().override_problem
+    )
     out += _check_zones(cfg, zones, devices, profile_points)
     for i, g in enumerate(cfg.access.gates):
         if g.device not in devices:
@@ -115,8 +127,12 @@ def check(cfg: VenueConfig, profile_points: ProfilePoints | None = None) -> list
                 out.append(_unknown(z, zones, f"access.gates[{i}].zones[{j}]", "zone"))
     gates = {g.id for g in cfg.access.gates}
     for i, b in enumerate(cfg.buses):
-        if isinstance(b, SerialLineBus) and b.gate not in gates:
+        if isinstance(b, SerialLineBus | TcpLineBus) and b.gate not in gates:
             out.append(_unknown(b.gate, gates, f"buses[{i}].gate", "gate"))
+        if isinstance(b, GpioBus) and b.backend == "remote" and not b.socket:
+            out.append(
+                Problem(f"buses[{i}].socket", "missing: the remote GPIO backend needs `socket`")
+            )
     out += _check_files(cfg)
     if "timezone" in cfg.rules:
         out.append(
@@ -134,6 +150,7 @@ def _check_devices(
     zones: set[str],
     buses: Mapping[str, Bus],
     profile_points: ProfilePoints | None,
+    override_problem: OverrideCheck,
 ) -> list[Problem]:
     out: list[Problem] = []
     seen_addr: dict[tuple[str, int], int] = {}
@@ -160,6 +177,14 @@ def _check_devices(
                         )
                     )
         elif isinstance(bus, GpioBus):
+            if d.profile not in GPIO_PROFILES:
+                out.append(
+                    Problem(
+                        f"{path}.profile",
+                        f"a device on GPIO bus '{d.bus}' is a gpio_relay or a gpio_input, "
+                        f"not '{d.profile}'",
+                    )
+                )
             if d.pin is None:
                 out.append(Problem(f"{path}.pin", "missing: a GPIO device needs pin (BCM number)"))
             else:
@@ -167,9 +192,30 @@ def _check_devices(
                 other = cfg.devices[first].id
                 if first != i:
                     out.append(Problem(f"{path}.pin", f"pin {d.pin} is already device '{other}'"))
-        elif isinstance(bus, SerialLineBus):
+        elif isinstance(bus, NetworkBus):
+            if d.profile not in NETWORK_PROFILES:
+                kinds = ", ".join(sorted(NETWORK_PROFILES))
+                out.append(
+                    Problem(
+                        f"{path}.profile",
+                        f"a device on network bus '{d.bus}' is one of {kinds}, not '{d.profile}'",
+                    )
+                )
+            if not d.host:
+                out.append(Problem(f"{path}.host", "missing: a network device needs host"))
+        elif isinstance(bus, SerialLineBus | TcpLineBus):
             out.append(
-                Problem(f"{path}.bus", f"bus '{d.bus}' is a serial line (reader), not a device bus")
+                Problem(f"{path}.bus", f"bus '{d.bus}' is a credential reader, not a device bus")
+            )
+        if not isinstance(bus, NetworkBus | None) and (d.host or d.probe):
+            out.append(Problem(f"{path}.host", "host and probe are for network devices only"))
+        if (
+            bus is not None
+            and not isinstance(bus, GpioBus | NetworkBus)
+            and (d.profile in GPIO_PROFILES or d.profile in NETWORK_PROFILES)
+        ):
+            out.append(
+                Problem(f"{path}.bus", f"a {d.profile} device belongs on a gpio or network bus")
             )
         if d.zone is not None and d.zone not in zones:
             out.append(_unknown(d.zone, zones, f"{path}.zone", "zone"))
@@ -180,7 +226,7 @@ def _check_devices(
                     Problem(
                         f"{path}.profile",
                         f"unknown profile '{d.profile}'",
-                        "see `edgectl profiles` or drivers/profiles/",
+                        "profiles live in drivers/profiles/ and in the directories of profile_dirs",
                     )
                 )
             else:

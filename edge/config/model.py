@@ -136,14 +136,68 @@ class SerialLineBus(
     max_line: Annotated[int, Meta(ge=16, le=4096)] = 512
 
 
+class TcpLineBus(
+    Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    kw_only=True,
+    tag="tcp_line",
+    tag_field="kind",
+):
+    """A credential reader on Ethernet that sends one line per scan (face terminal, QR reader)."""
+
+    id: Id
+    role: Literal["qr_scanner", "face_terminal", "card_reader", "plate_camera"]
+    gate: Id
+    """The gate this reader admits to."""
+    port: Port
+    host: str = "127.0.0.1"
+    """`client`: the reader's address; `server`: the address edged listens on."""
+    mode: Literal["client", "server"] = "client"
+    """`client`: edged connects to the reader (and reconnects); `server`: the reader connects."""
+    max_line: Annotated[int, Meta(ge=16, le=4096)] = 512
+    idle_timeout_s: Annotated[float, Meta(gt=0, le=86400)] | None = None
+    """Drop a connection silent this long (a reader that hangs without closing)."""
+    max_connections: Annotated[int, Meta(ge=1, le=64)] = 4
+    """`server`: readers connected at once."""
+
+
 class GpioBus(
     Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, tag="gpio", tag_field="kind"
 ):
+    """The gateway's own pins: relays (`gpio_relay`) and contact inputs (`gpio_input`)."""
+
     id: Id
-    backend: Literal["simulated", "rpi"] = "rpi"
+    backend: Literal["gpiod", "rpi", "remote", "simulated"] = "gpiod"
+    """`gpiod` (libgpiod 2: every Pi including the 5, any Linux board), `rpi` (RPi.GPIO or
+    rpi-lgpio), `remote` (pins served by another process: the simulator), `simulated`."""
+    chip: str = "/dev/gpiochip0"
+    """gpiod: the GPIO character device (`gpiodetect` lists them)."""
+    socket: str | None = None
+    """remote: the GPIO server's unix socket."""
+    poll_interval: Annotated[float, Meta(ge=0.01, le=3600)] = 1.0
+    """Lines are re-read this often (edges are pushed as they happen)."""
 
 
-Bus = ModbusTcpBus | ModbusRtuBus | ModbusRtuTcpBus | SerialLineBus | GpioBus
+class NetworkBus(
+    Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, tag="network", tag_field="kind"
+):
+    """Cameras, NVRs and terminals on Ethernet, watched by a probe (no raw sockets)."""
+
+    id: Id
+    interval_s: Annotated[float, Meta(ge=1, le=3600)] = 10.0
+    """Each device is probed this often."""
+    timeout_s: Annotated[float, Meta(ge=0.1, le=60)] = 2.0
+    """A probe without a complete answer in this time failed."""
+    fail_after: Annotated[int, Meta(ge=1, le=100)] = 3
+    """Consecutive failed probes before a device is offline (one success: online)."""
+    max_concurrent: Annotated[int, Meta(ge=1, le=256)] = 32
+
+
+Bus = (
+    ModbusTcpBus | ModbusRtuBus | ModbusRtuTcpBus | SerialLineBus | TcpLineBus | GpioBus
+    | NetworkBus
+)  # fmt: skip
 
 
 class Device(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -163,7 +217,22 @@ class Device(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """An unchanged value is reported again this often (seconds): how soon the energy
     accounting and the cloud hear that a quiet meter is still quiet."""
     points: dict[str, dict[str, object]] = field(default_factory=dict)
-    """Per-point overrides of the profile, e.g. `{ch1_on = { address = 17 }}`."""
+    """Per-point overrides of the profile, e.g. `{ch1_on = { address = 17 }}`; `roles` too,
+    e.g. a GPIO relay that switches a light: `{relay = { roles = ["lighting.switch"] }}`."""
+    active_low: bool | None = None
+    """GPIO: logical on is a low pin (default: relays no, inputs yes)."""
+    pull: Literal["up", "down", "off"] | None = None
+    """GPIO inputs: the pin's bias (default: up when active_low)."""
+    debounce: Annotated[float, Meta(ge=0, le=10)] | None = None
+    """GPIO inputs: seconds a level must hold before it counts (default 0.05)."""
+    host: str | None = None
+    """Network devices: host name or address to probe."""
+    probe: Literal["tcp", "rtsp", "http", "onvif"] | None = None
+    """Network devices: how to probe (default rtsp for cameras and NVRs, http otherwise)."""
+    port: Port | None = None
+    """Network devices: port to probe (default by probe: rtsp 554, http and onvif 80)."""
+    path: str | None = None
+    """Network devices: HTTP or ONVIF path."""
 
 
 class AccessKey(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -286,6 +355,9 @@ class VenueConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
     """Alarm thresholds and per-class overrides (docs/alarms.md)."""
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     """Energy intervals and estimation (docs/energy.md)."""
+    profile_dirs: list[str] = field(default_factory=list)
+    """More directories of device profiles (technician-written), searched after the shipped
+    ones; a name may not shadow a shipped profile."""
     rules: dict[str, object] = field(default_factory=dict)
     """Schedules, event rules, templates and emergency policy (see docs/rules.md)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"

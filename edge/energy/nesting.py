@@ -30,13 +30,19 @@ def upstream_meters(
         path = f"energy.upstream.{m}"
         if m not in meter_zone:
             problems.append(
-                (path, f"{m!r} is not an energy_meter device; known: {sorted(meter_zone)}")
+                (
+                    path,
+                    f"{m!r} is not a meter; meters: {sorted(meter_zone)}",
+                )
             )
         elif up == "":
             continue
         elif up not in meter_zone:
             problems.append(
-                (path, f"{up!r} is not an energy_meter device; known: {sorted(meter_zone)}")
+                (
+                    path,
+                    f"{up!r} is not a meter; meters: {sorted(meter_zone)}",
+                )
             )
         elif up == m:
             problems.append((path, "a meter cannot be upstream of itself"))

@@ -1,6 +1,7 @@
 """The `energy` component: meter readings in, interval and booking energy out.
 
-Listens to the point table for every `energy_meter` device (`import_kwh`, `power_w`),
+Listens to the point table for every meter (a device with a `meter.energy_import` point,
+and optionally `meter.power`),
 decodes the counter (rollover, reset, absurd values: see `decoder`), keeps each
 meter's cumulative curve, and on each tick closes the wall-clock intervals and the
 bookings whose end the readings have passed. Records are published on the `records`
@@ -22,7 +23,7 @@ import structlog
 
 from drivers.modbus.codec import INT_RANGES
 from drivers.modbus.events import BusEvent, PointUpdate, Quality
-from drivers.modbus.profiles import load_profile, resolve
+from drivers.modbus.points import DeviceProfile
 from edge.clock import Clock
 from edge.config.model import VenueConfig
 from edge.energy import store
@@ -35,6 +36,9 @@ from edge.energy.model import BookingEnergy, EnergyConfig, EnergyInterval
 from edge.energy.nesting import downstream, upstream_meters
 from edge.energy.windows import WindowFn, fixed_window
 from edge.field.points import PointTable
+from edge.profiles import ProfileBook
+from edge.profiles import shipped as shipped_profiles
+from edge.roles import RoleMap
 from edge.storage import Database
 from edge.topic import Subscription, Topic
 from rules.model import Booking
@@ -69,16 +73,11 @@ class _ZoneAcc:
     meters: dict[str, EnergyInterval] = field(default_factory=dict)
 
 
-def meter_register(device_profile: str, overrides: dict[str, dict[str, object]]) -> tuple[
-    float | None, float
-]:  # fmt: skip
-    """(wrap kWh or None, resolution kWh) of a meter's `import_kwh` point."""
-    profile = resolve(load_profile(device_profile), overrides) if overrides else (
-        load_profile(device_profile)
-    )  # fmt: skip
-    p = profile.point("import_kwh")
+def meter_register(profile: DeviceProfile, point: str) -> tuple[float | None, float]:
+    """(wrap kWh or None, resolution kWh) of a meter's energy counter point."""
+    p = profile.point(point)
     if p is None:
-        raise ValueError(f"profile {device_profile} has no import_kwh point")
+        raise ValueError(f"profile {profile.name} has no point {point!r}")
     if p.datatype in INT_RANGES:
         _, high = INT_RANGES[p.datatype]
         return (high + 1) * p.scale + p.offset, p.scale
@@ -99,6 +98,7 @@ class EnergyService:
         bookings: Callable[[], Iterable[Booking]] | None = None,
         window: WindowFn | None = None,
         records: Topic[Record] | None = None,
+        profiles: ProfileBook | None = None,
     ) -> None:
         self._points = points
         self._cfg = cfg
@@ -109,10 +109,19 @@ class EnergyService:
         pre = cfg.booking_pre_start_min
         self._window = window or fixed_window(timedelta(minutes=pre or 0.0))
         self._meters: dict[str, _Meter] = {}
+        book = profiles or shipped_profiles()
+        roles = RoleMap.of(venue, book)
+        self._counter_point: dict[str, str] = {}
+        self._power_point: dict[str, str] = {}
         for d in venue.devices:
-            if d.profile != "energy_meter":
+            energy = roles.point(d.id, "meter.energy_import")
+            if energy is None:
                 continue
-            wrap, quantum = meter_register(d.profile, d.points)
+            self._counter_point[d.id] = energy.point
+            power = roles.point(d.id, "meter.power")
+            if power is not None:
+                self._power_point[d.id] = power.point
+            wrap, quantum = meter_register(book.resolved(d.profile, d.points), energy.point)
             curve = EnergyCurve(max_gap_s=cfg.max_gap_s)
             self._meters[d.id] = _Meter(
                 d.id, d.zone,
@@ -154,13 +163,13 @@ class EnergyService:
         if event.quality is not Quality.GOOD:
             return  # a stale or failed read repeats an old value: no new information
         m = self._meters[event.device]
-        if event.point == "power_w":
+        if event.point == self._power_point.get(event.device):
             v = event.value
             watts = float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
             m.decoder.note_power(watts)
             m.assist.power(event.ts.timestamp(), watts)
             m.dirty = True
-        elif event.point == "import_kwh":
+        elif event.point == self._counter_point[event.device]:
             v = event.value
             self.reading(event.device, event.ts, float(v) if isinstance(v, int | float) else None)
 
@@ -169,7 +178,8 @@ class EnergyService:
         m = self._meters.get(meter)
         if m is None:
             raise KeyError(
-                f"{meter!r} is not an energy_meter device; known: {sorted(self._meters)}"
+                f"{meter!r} is not a meter (no meter.energy_import point); "
+                f"known: {sorted(self._meters)}"
             )
         t = ts.timestamp()
         step = m.decoder.feed(t, kwh)

@@ -18,11 +18,11 @@ from drivers.modbus.bus import Bus
 from drivers.modbus.codec import Value
 from drivers.modbus.events import BusEvent, WriteResult
 from drivers.modbus.links import DeviceConfig, Link, RtuLink, RtuOverTcpLink, TcpLink
-from drivers.modbus.profiles import load_profile, resolve
 from edge.clock import Clock
 from edge.config.model import ModbusRtuBus, ModbusRtuTcpBus, ModbusTcpBus, VenueConfig
 from edge.field.points import PointTable
 from edge.liveness import Liveness
+from edge.profiles import ProfileBook
 
 log = structlog.get_logger("edge.field")
 
@@ -37,12 +37,14 @@ def make_link(b: ModbusBusConfig) -> Link:
     return RtuLink(b.port, baudrate=b.baudrate, parity=b.parity, stopbits=b.stopbits)
 
 
-def device_configs(cfg: VenueConfig, b: ModbusBusConfig) -> list[DeviceConfig]:
+def device_configs(
+    cfg: VenueConfig, b: ModbusBusConfig, profiles: ProfileBook
+) -> list[DeviceConfig]:
     out = []
     for d in cfg.devices:
         if d.bus != b.id or d.unit_id is None:
             continue
-        profile = resolve(load_profile(d.profile), d.points)
+        profile = profiles.resolved(d.profile, d.points)
         out.append(
             DeviceConfig(
                 name=d.id,

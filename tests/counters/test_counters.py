@@ -13,8 +13,11 @@ from drivers.modbus.links import DeviceConfig, TcpLink
 from drivers.modbus.profiles import load_profile
 from edge.automation.reconciler import Cause, Reconciler, Want, WriteRecord
 from edge.clock import SimClock, SystemClock
-from edge.counters import Counters, CounterWorker, outputs_from_config
+from edge.config.model import Device, ModbusTcpBus, Site, VenueConfig
+from edge.counters import Counters, CounterWorker, counted_outputs
 from edge.field.points import PointTable
+from edge.profiles import ProfileBook
+from edge.roles import RoleMap
 from edge.storage import Database
 from sim.modbus import RegisterBank, SimUnit, serve_tcp
 
@@ -128,18 +131,21 @@ async def test_run_loop_batches_writes(tmp_path: Path) -> None:
     db.close()
 
 
-def test_outputs_from_config() -> None:
-    """Light channels, fan-coil on/off and gate relays are counted; meters are not."""
-    got = outputs_from_config(
-        [
-            ("l", "lighting_8ch"),
-            ("h", "hvac_fancoil"),
-            ("g", "gate_controller"),
-            ("m", "energy_meter"),
-        ]
-    )
-    assert got[:2] == ["l.ch1_on", "l.ch2_on"] and got[-2:] == ["h.on", "g.relay"]
-    assert len(got) == 10
+def test_counted_outputs_by_role() -> None:
+    """Light channels, HVAC on/off and gate relays are counted; meters are not."""
+    cfg = VenueConfig(
+        site=Site(id="s", gateway="g"),
+        buses=[ModbusTcpBus(id="b", host="h")],
+        devices=[
+            Device(id=d, profile=p, bus="b", unit_id=u)
+            for u, (d, p) in enumerate(
+                [("l", "lighting_8ch"), ("h", "hvac_fancoil"), ("g", "gate_controller"),
+                 ("m", "energy_meter")], start=1,
+            )
+        ],
+    )  # fmt: skip
+    got = counted_outputs(RoleMap.of(cfg, ProfileBook()))
+    assert got == ["g.relay", "h.on"] + [f"l.ch{n}_on" for n in range(1, 9)]
 
 
 async def test_counts_reconciler_writes_and_panel_switching(tmp_path: Path) -> None:

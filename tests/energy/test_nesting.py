@@ -68,7 +68,7 @@ def test_bad_explicit_entries_are_named() -> None:
         "energy.upstream.m-x",
     ]
     assert "cannot be upstream of itself" in problems[0][1]
-    assert "'m-zz' is not an energy_meter device" in problems[1][1]
+    assert "'m-zz' is not a meter; meters" in problems[1][1]
     _, problems = upstream_meters(meters, PARENTS, {"m-a": "m-b", "m-b": "m-a"}, infer=False)
     assert problems and "loop" in problems[0][1]
 

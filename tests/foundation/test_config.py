@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from edge.config.errors import ConfigError
 from edge.config.load import load, parse
-from edge.profiles import profile_points
+from edge.profiles import ProfileBook, profile_points
 from edge.venue import venue_from_bytes
 from tests.foundation.configs import minimal
 
@@ -61,7 +61,7 @@ BAD_CONFIGS = [
         BASE.replace('profile = "lighting_8ch"', 'profile = "lighting_9ch"'),
         [
             "devices[0].profile: unknown profile 'lighting_9ch' "
-            "(see `edgectl profiles` or drivers/profiles/)"
+            "(profiles live in drivers/profiles/ and in the directories of profile_dirs)"
         ],
     ),
     (
@@ -100,7 +100,7 @@ BAD_CONFIGS = [
         BASE.replace('kind = "modbus_tcp"', 'kind = "modbus_tpc"'),
         [
             "buses[0].kind: expected one of 'modbus_tcp', 'modbus_rtu', 'modbus_rtu_tcp', "
-            "'serial_line', 'gpio', got 'modbus_tpc'"
+            "'serial_line', 'tcp_line', 'gpio', 'network', got 'modbus_tpc'"
         ],
     ),
     (
@@ -231,9 +231,9 @@ def test_device_report_every_reaches_the_bus() -> None:
     from edge.field.buses import device_configs, modbus_buses
 
     cfg = parse(BASE.replace("unit_id = 1", "unit_id = 1\nreport_every = 5.0").encode(), "v", None)
-    assert device_configs(cfg, modbus_buses(cfg)[0])[0].heartbeat_s == 5.0
+    assert device_configs(cfg, modbus_buses(cfg)[0], ProfileBook())[0].heartbeat_s == 5.0
     default = parse(BASE.encode(), "v", None)
-    assert device_configs(default, modbus_buses(default)[0])[0].heartbeat_s == 60.0
+    assert device_configs(default, modbus_buses(default)[0], ProfileBook())[0].heartbeat_s == 60.0
     assert problems_of(BASE.replace("unit_id = 1", "unit_id = 1\nreport_every = 0")) == [
         "devices[0].report_every: expected a number 0.05..86400, got 0"
     ]

@@ -1,11 +1,11 @@
 """Gates: credential readers -> access decisions -> gate pulses and access events.
 
-Each serial credential line (QR scanner, face/card terminal, plate camera) has one
-reader; its lines are decided one at a time per reader by the access service, offline
-and from SQLite. A grant pulses the gate's relay through the reconciler (the only
-writer). Every decision is published on the daemon's `access` topic, where the journal,
-the automation (entries, for no-show release) and the uplink feed hear it. Raw tokens
-and personal data never reach the logs.
+Each credential line (QR scanner, face/card terminal, plate camera; on a serial port or
+on Ethernet, as client or server) has one reader; its lines are decided one at a time
+per reader by the access service, offline and from SQLite. A grant pulses the gate's
+relay through the reconciler (the only writer). Every decision is published on the
+daemon's `access` topic, where the journal, the automation (entries, for no-show
+release) and the uplink feed hear it. Raw tokens and personal data never reach the logs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import msgspec
 import structlog
 
 from drivers.serial import ScannedLine, SerialEvent, SerialLineReader
+from drivers.serial.tcp import TcpLineReader, TcpLineServer
 from edge.access import SCHEMA as ACCESS_SCHEMA
 from edge.access.booking_index import BookingIndex
 from edge.access.from_config import readers, site_access
@@ -28,31 +29,54 @@ from edge.access.records import AccessEvent
 from edge.access.service import AccessService, ReaderSpec
 from edge.access.store import AccessStore
 from edge.automation.emergency import EmergencyState
-from edge.automation.reconciler import Cause, CommandFailed, Reconciler
+from edge.automation.reconciler import Cause, CommandFailed, Reconciler, Want
 from edge.bookings.store import BookingsChanged, BookingStore
 from edge.clock import Clock
-from edge.config.model import SerialLineBus, VenueConfig
+from edge.config.model import SerialLineBus, TcpLineBus, VenueConfig
 from edge.storage import Database, kv
 from edge.topic import Topic
+from edge.venue import GateDrive
 
 log = structlog.get_logger("edge.gates")
 SALT_KEY = "access.subject_salt"
 
 
+HOLD_MIN_S, HOLD_MAX_S = 0.5, 60.0
+"""The range of a pulse length: the config's `pulse_s`, a command's `hold_s`, the profile."""
+
+
 async def pulse_gate(
-    reconciler: Reconciler, relays: Mapping[str, str], gate: str, cause: Cause
+    reconciler: Reconciler,
+    drives: Mapping[str, GateDrive],
+    gate: str,
+    cause: Cause,
+    seconds: float | None = None,
 ) -> bool:
-    """Open `gate` once (the controller ends the pulse); False when it did not take it."""
-    output = relays.get(gate)
-    if output is None:
+    """Open `gate` once, for `seconds` (default its `pulse_s`); False when it did not."""
+    drive = drives.get(gate)
+    if drive is None:
         log.error("gate_has_no_relay", gate=gate)
         return False
     try:
-        await reconciler.command(output, True, cause)
+        if drive.pulse_register is None:
+            reconciler.pulse(drive.relay, seconds or drive.pulse_s, cause)
+            return True
+        if seconds is not None and seconds != drive.pulse_s:
+            await reconciler.command(drive.pulse_register, seconds, cause)
+        await reconciler.command(drive.relay, True, cause)
     except CommandFailed as exc:
         log.error("gate_pulse_failed", gate=gate, error=exc.error)
         return False
     return True
+
+
+def pulse_settings(drives: Mapping[str, GateDrive]) -> dict[str, Want]:
+    """The pulse length each controller with a register keeps (re-asserted if it drifts)."""
+    return {
+        d.pulse_register: Want(d.pulse_s, "setting", Cause("setting", gate))
+        for gate, d in drives.items()
+        if d.pulse_register is not None
+    }
 
 
 class GateComponent:
@@ -61,7 +85,7 @@ class GateComponent:
     def __init__(
         self,
         cfg: VenueConfig,
-        relays: Mapping[str, str],
+        drives: Mapping[str, GateDrive],
         clock: Clock,
         db: Database,
         bookings: BookingStore,
@@ -76,7 +100,7 @@ class GateComponent:
         self._reconciler = reconciler
         self._emergency = emergency
         self._access = access
-        self._relay = relays
+        self._drives = drives
         self._zones = {g.id: g.zones[0] if g.zones else None for g in cfg.access.gates}
         self._queue: asyncio.Queue[ScannedLine] = asyncio.Queue(maxsize=1000)
         self.readers: dict[str, SerialLineReader] = {}
@@ -103,6 +127,7 @@ class GateComponent:
 
     async def run(self, ready: Callable[[], None]) -> None:
         await self._db.migrate(ACCESS_SCHEMA)
+        self._reconciler.set_settings(pulse_settings(self._drives))
         index = BookingIndex(self._cfg.site.id, self._bookings.snapshot())
         store = AccessStore(self._db, site_access(self._cfg), lambda conn: index)
         limits = RateLimitSettings(
@@ -115,6 +140,7 @@ class GateComponent:
         )
         specs = {r.reader_id: r for r in readers(self._cfg)}
         lines = [b for b in self._cfg.buses if isinstance(b, SerialLineBus)]
+        tcp_lines = [b for b in self._cfg.buses if isinstance(b, TcpLineBus)]
 
         def rebuild(change: BookingsChanged) -> None:
             index.rebuild(change.bookings)
@@ -131,12 +157,27 @@ class GateComponent:
                     on_event=self._on_serial,
                 )
                 self.readers[bus.id] = await stack.enter_async_context(reader)
+            for tb in tcp_lines:
+                await stack.enter_async_context(self._tcp_reader(tb))
             ready()
             while True:
                 line = await self._queue.get()
                 spec = specs.get(line.source)
                 if spec is not None:
                     await self._decide(service, spec, line)
+
+    def _tcp_reader(self, b: TcpLineBus) -> TcpLineReader | TcpLineServer:
+        """A reader on Ethernet: edged connects to it, or it connects to edged."""
+        if b.mode == "server":
+            return TcpLineServer(
+                b.host, b.port, name=b.id, max_line=b.max_line,
+                max_connections=b.max_connections, idle_timeout_s=b.idle_timeout_s,
+                clock=self._clock, on_event=self._on_serial,
+            )  # fmt: skip
+        return TcpLineReader(
+            b.host, b.port, name=b.id, max_line=b.max_line, idle_timeout_s=b.idle_timeout_s,
+            clock=self._clock, on_event=self._on_serial,
+        )  # fmt: skip
 
     async def _decide(self, service: AccessService, spec: ReaderSpec, line: ScannedLine) -> None:
         try:
@@ -151,7 +192,7 @@ class GateComponent:
         opened: bool | None = None
         if event.granted:
             cause = Cause("access", event.pass_id or event.subject or "", detail=event.kind)
-            opened = await pulse_gate(self._reconciler, self._relay, event.gate, cause)
+            opened = await pulse_gate(self._reconciler, self._drives, event.gate, cause)
         self._access.publish(
             msgspec.structs.replace(event, zone=self._zones.get(event.gate), opened=opened)
         )

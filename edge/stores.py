@@ -94,7 +94,8 @@ async def open_stores(venue: Venue, clock: Clock) -> AsyncIterator[Stores]:
     try:
         points = PointTable()
         buses = BusRegistry()
-        outputs = Reconciler(clock, points, buses.write)
+        outputs = Reconciler(clock, points, buses.write, db=db)
+        await outputs.restore_pulses()
         bookings = await BookingStore.open(db)
         overrides = await OverrideStore.open(db, clock)
         automation = await AutomationState.open(db)

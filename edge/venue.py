@@ -60,6 +60,17 @@ class PointInfo:
     """What the point means (drivers/roles.py), e.g. `hvac.setpoint`."""
 
 
+@dataclass(frozen=True, slots=True)
+class GateDrive:
+    """How a gate opens: its relay, held for `pulse_s`; by the controller itself when it
+    has a pulse-length register (written first when a command asks another length),
+    else timed by edged."""
+
+    relay: str
+    pulse_s: float
+    pulse_register: str | None = None
+
+
 @dataclass(frozen=True)
 class Venue:
     config: VenueConfig
@@ -73,8 +84,8 @@ class Venue:
     """device or output -> zone."""
     relays: Mapping[str, str] = field(default_factory=dict)
     """gate id -> the relay output that opens it."""
-    pulse_points: Mapping[str, str] = field(default_factory=dict)
-    """gate id -> its controller's pulse-length register, when it has one."""
+    gates: Mapping[str, GateDrive] = field(default_factory=dict)
+    """gate id -> how to open it."""
     roles: RoleMap = field(default_factory=lambda: RoleMap(()))
     profiles: ProfileBook = field(default_factory=ProfileBook)
 
@@ -217,8 +228,10 @@ def build_venue(cfg: VenueConfig) -> Venue:
     outputs = _driven_outputs(site) | frozenset(relays.values())
     zone_of = {d.id: d.zone for d in cfg.devices if d.zone}
     zone_of.update({ref: z.id for z in cfg.zones for ref in z.lights})
-    pulses = {
-        g.id: ref for g in cfg.access.gates if (ref := roles.ref(g.device, "gate.pulse_length"))
+    drives = {
+        g.id: GateDrive(relays[g.id], g.pulse_s, roles.ref(g.device, "gate.pulse_length"))
+        for g in cfg.access.gates
+        if g.id in relays
     }
     return Venue(
         config=cfg,
@@ -228,7 +241,7 @@ def build_venue(cfg: VenueConfig) -> Venue:
         labels=book.enum_labels((d.id, d.profile, d.points) for d in cfg.devices),
         zone_of=zone_of,
         relays=relays,
-        pulse_points=pulses,
+        gates=drives,
         roles=roles,
         profiles=book,
     )

@@ -24,13 +24,15 @@ from edge.alarms import AlarmService, kernel_clock_synced, zone_wanted_from
 from edge.automation.emergency import EmergencyWatcher
 from edge.automation.engine import Automation
 from edge.clock import Clock, field_clock
-from edge.config.model import SerialLineBus
+from edge.config.model import SerialLineBus, TcpLineBus
 from edge.control.handlers import control_handlers
 from edge.control.server import ControlServer
 from edge.counters import CounterWorker
 from edge.energy import EnergyService, window_with_prestarts
 from edge.feed import Feed, FeedComponent
 from edge.field.buses import BusComponent, bus_key, device_configs, make_link, modbus_buses
+from edge.field.gpio import GpioComponent, gpio_buses, gpio_devices, gpio_settings
+from edge.field.network import NetworkComponent, network_buses, network_devices
 from edge.gates import GateComponent
 from edge.inventory import birth
 from edge.liveness import Liveness
@@ -134,6 +136,21 @@ def plan(venue: Venue, stores: Stores, services: Services) -> dict[str, Spec]:
             )  # fmt: skip
 
         specs[f"bus:{b.id}"] = Spec(bus_key(cfg, b), make_bus)
+    for g in gpio_buses(cfg):
+        specs[f"bus:{g.id}"] = Spec(
+            bus_key(cfg, g),
+            lambda g=g: GpioComponent(  # type: ignore[misc]
+                gpio_settings(g), gpio_devices(cfg, g), field_clock(clock),
+                s.points, s.buses, services.liveness,
+            ),
+        )  # fmt: skip
+    for n in network_buses(cfg):
+        specs[f"bus:{n.id}"] = Spec(
+            bus_key(cfg, n),
+            lambda n=n: NetworkComponent(  # type: ignore[misc]
+                n, network_devices(cfg, n), field_clock(clock), s.points, services.liveness
+            ),
+        )
     specs["emergency"] = Spec(
         _key(site.emergency, site.zones),
         lambda: EmergencyWatcher(site, s.points, s.outputs, s.emergency),
@@ -177,7 +194,7 @@ def plan(venue: Venue, stores: Stores, services: Services) -> dict[str, Spec]:
         ),
     )  # fmt: skip
     if cfg.access.gates:
-        lines = [b for b in cfg.buses if isinstance(b, SerialLineBus)]
+        lines = [b for b in cfg.buses if isinstance(b, SerialLineBus | TcpLineBus)]
         gate_devices = {g.device for g in cfg.access.gates}
         specs["gates"] = Spec(
             _key(
@@ -185,7 +202,7 @@ def plan(venue: Venue, stores: Stores, services: Services) -> dict[str, Spec]:
                 [d for d in cfg.devices if d.id in gate_devices],
             ),
             lambda: GateComponent(
-                cfg, venue.relays, clock, s.db, s.bookings, s.outputs, s.emergency, s.access
+                cfg, venue.gates, clock, s.db, s.bookings, s.outputs, s.emergency, s.access
             ),
         )  # fmt: skip
     specs["uplink"] = Spec(

@@ -106,6 +106,11 @@ class Bus:
         self.events: asyncio.Queue[BusEvent] = asyncio.Queue(event_queue_size)
 
     # ---- lifecycle ---------------------------------------------------------
+    @property
+    def label(self) -> str:
+        """The link, for people (`tcp://10.0.0.5:502`, `rtu:/dev/ttyUSB0@19200`)."""
+        return self.link.label
+
     async def __aenter__(self) -> Bus:
         _quiet_pymodbus()
         self._jobs: asyncio.PriorityQueue[_Job] = asyncio.PriorityQueue()

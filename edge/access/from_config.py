@@ -8,7 +8,7 @@ from edge.access.context import AccessPolicy, Direction, GateSpec, SiteAccess
 from edge.access.credentials import CredentialKind
 from edge.access.keys import KeyRing
 from edge.access.service import ReaderSpec
-from edge.config.model import SerialLineBus, VenueConfig
+from edge.config.model import SerialLineBus, TcpLineBus, VenueConfig
 
 READER_KINDS = {
     "qr_scanner": CredentialKind.QR,
@@ -39,11 +39,11 @@ def site_access(
 
 
 def readers(cfg: VenueConfig) -> list[ReaderSpec]:
-    """One ReaderSpec per serial credential line (reader id = bus id)."""
+    """One ReaderSpec per credential line, serial or TCP (reader id = bus id)."""
     return [
         ReaderSpec(bus.id, bus.gate, READER_KINDS[bus.role])
         for bus in cfg.buses
-        if isinstance(bus, SerialLineBus)
+        if isinstance(bus, SerialLineBus | TcpLineBus)
     ]
 
 

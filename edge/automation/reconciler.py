@@ -9,6 +9,12 @@ that comes back is simply compared again: its outputs are re-asserted if they dr
 
 It lives as long as the daemon (its tables survive a restart of the automation); every
 write it makes is published on `writes` with its typed cause.
+
+Tables, strongest first: life safety (the emergency latch), pulses (a gate relay held on
+for its pulse length, then wanted off until it reads back off: timed here when the
+controller cannot time it), the rules' wanted values, and settings (values a worker keeps
+asserted, such as a gate controller's pulse length). Pending pulses are saved, so a
+restart in the middle of one still ends it with the relay off.
 """
 
 from __future__ import annotations
@@ -18,14 +24,16 @@ import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import msgspec
 import structlog
 
 from drivers.modbus.codec import Value
 from drivers.modbus.events import BusEvent, DeviceStatus, PointUpdate, Quality, WriteResult
 from edge.clock import Clock
 from edge.field.points import PointTable
+from edge.storage import Database, kv
 from edge.topic import Topic
 
 log = structlog.get_logger("edge.reconciler")
@@ -95,6 +103,17 @@ class WriteRecord:
     at: datetime
 
 
+PULSES_KEY = "reconciler.pulses"
+
+
+@dataclass
+class _Pulse:
+    on: Want
+    off: Want
+    until: float
+    """Monotonic instant at which the output is wanted off again."""
+
+
 @dataclass
 class _Track:
     attempts: int = 0
@@ -127,13 +146,22 @@ class Reconciler:
     name = "reconciler"
 
     def __init__(
-        self, clock: Clock, points: PointTable, write: Writer, max_parallel: int = 64
+        self,
+        clock: Clock,
+        points: PointTable,
+        write: Writer,
+        max_parallel: int = 64,
+        db: Database | None = None,
     ) -> None:
         self._clock = clock
         self._points = points
         self._write = write
+        self._db = db
         self.writes: Topic[WriteRecord] = Topic("writes")
         self._wanted: dict[str, Want] = {}
+        self._settings: dict[str, Want] = {}
+        self._pulses: dict[str, _Pulse] = {}
+        self._saves: set[asyncio.Task[None]] = set()
         self._life_safety: dict[str, Want] = {}
         self._tracks: dict[str, _Track] = {}
         self._dirty = asyncio.Event()
@@ -152,16 +180,70 @@ class Reconciler:
         self._life_safety = dict(table)
         self._dirty.set()
 
+    def set_settings(self, table: dict[str, Want]) -> None:
+        """Values kept asserted below the rules (e.g. a gate controller's pulse length)."""
+        self._settings = dict(table)
+        self._dirty.set()
+
+    def pulse(self, output: str, seconds: float, cause: Cause, on: Value = True) -> None:
+        """Hold `output` on for `seconds`, then want it off (timed here, level-triggered)."""
+        now = self._clock.now()
+        off: Value = False if isinstance(on, bool) else 0
+        self._pulses[output] = _Pulse(
+            Want(on, "pulse", cause, now, now + timedelta(seconds=seconds)),
+            Want(off, "pulse", cause, now + timedelta(seconds=seconds)),
+            self._clock.monotonic() + seconds,
+        )
+        self._save_pulses()
+        self._dirty.set()
+
+    async def restore_pulses(self) -> list[str]:
+        """After a restart: every pulse that was running is wanted off until it reads off."""
+        if self._db is None:
+            return []
+        await self._db.migrate(kv.SCHEMA)
+        raw = await self._db.run(lambda c: kv.get(c, PULSES_KEY))
+        outputs: list[str] = msgspec.json.decode(raw, type=list[str]) if raw else []
+        cause = Cause("pulse", "restart", detail="a pulse was running when edged stopped")
+        for output in outputs:
+            off = Want(False, "pulse", cause, self._clock.now())
+            self._pulses[output] = _Pulse(off, off, self._clock.monotonic())
+        self._dirty.set()
+        return outputs
+
+    def _save_pulses(self) -> None:
+        db = self._db
+        if db is None:
+            return
+        body = msgspec.json.encode(sorted(self._pulses)).decode()
+
+        async def save() -> None:
+            try:
+                await db.run(lambda c: kv.put(c, PULSES_KEY, body))
+            except Exception:  # the pulse runs anyway; a restart then may not end it
+                log.exception("pulse_not_saved")
+
+        task = asyncio.create_task(save())
+        self._saves.add(task)
+        task.add_done_callback(self._saves.discard)
+
     @property
     def busy(self) -> bool:
         """A write is in flight (tests wait for quiet before moving simulated time on)."""
         return bool(self._tasks)
 
     def effective(self, output: str) -> Want | None:
-        return self._life_safety.get(output) or self._wanted.get(output)
+        held = self._life_safety.get(output)
+        if held is not None:
+            return held
+        pulse = self._pulses.get(output)
+        if pulse is not None:
+            return pulse.on if self._clock.monotonic() < pulse.until else pulse.off
+        return self._wanted.get(output) or self._settings.get(output)
 
     def outputs(self) -> list[str]:
-        return sorted(set(self._wanted) | set(self._life_safety))
+        tables = (self._wanted, self._life_safety, self._pulses, self._settings)
+        return sorted(set().union(*tables))
 
     def _on_point(self, event: BusEvent) -> None:
         if isinstance(event, DeviceStatus):
@@ -169,7 +251,12 @@ class Reconciler:
                 self._dirty.set()
         elif isinstance(event, PointUpdate):
             ref = f"{event.device}.{event.point}"
-            if ref in self._wanted or ref in self._life_safety:
+            if (
+                ref in self._wanted
+                or ref in self._life_safety
+                or ref in self._pulses
+                or ref in self._settings
+            ):
                 self._dirty.set()
 
     async def command(self, output: str, value: Value, cause: Cause) -> WriteResult | None:
@@ -230,6 +317,10 @@ class Reconciler:
         """Start the writes that are needed now; seconds until the next retry is due."""
         now = self._clock.monotonic()
         soonest: float | None = None
+        for running in self._pulses.values():
+            if now < running.until:  # wake up when it ends
+                left = running.until - now
+                soonest = left if soonest is None else min(soonest, left)
         for output in self.outputs():
             want = self.effective(output)
             if want is None:
@@ -242,6 +333,10 @@ class Reconciler:
                 continue  # no read-back yet, or the device is down: compare when it is back
             if same(state.value, want.read_back):
                 track.attempts = 0
+                pulse = self._pulses.get(output)
+                if pulse is not None and want is pulse.off:  # the pulse has ended, off
+                    del self._pulses[output]
+                    self._save_pulses()
                 continue
             if track.retry_at > now:
                 wait = track.retry_at - now

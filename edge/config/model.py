@@ -251,7 +251,9 @@ class Gate(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """On the egress path: opened and held open in a fire emergency."""
     direction: Literal["in", "out"] = "in"
     """`in`: entries are counted and anti-passback applies; `out`: only genuineness is checked."""
-    pulse_s: Annotated[float, Meta(gt=0, le=60)] = 3.0
+    pulse_s: Annotated[float, Meta(ge=0.5, le=60)] = 3.0
+    """How long the gate's relay is held on per opening (the controller's pulse register,
+    or timed by edged for a plain relay)."""
 
 
 class Access(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

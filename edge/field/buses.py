@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import msgspec
 import structlog
 
 from drivers.modbus.bus import Bus
 from drivers.modbus.codec import Value
-from drivers.modbus.events import BusEvent, WriteResult
+from drivers.modbus.events import BusEvent, BusStats, WriteResult
 from drivers.modbus.links import DeviceConfig, Link, RtuLink, RtuOverTcpLink, TcpLink
 from edge.clock import Clock
+from edge.config.model import Bus as BusConfig
 from edge.config.model import ModbusRtuBus, ModbusRtuTcpBus, ModbusTcpBus, VenueConfig
 from edge.field.points import PointTable
 from edge.liveness import Liveness
@@ -63,20 +65,31 @@ def modbus_buses(cfg: VenueConfig) -> list[ModbusBusConfig]:
     return [b for b in cfg.buses if isinstance(b, ModbusTcpBus | ModbusRtuBus | ModbusRtuTcpBus)]
 
 
-def bus_key(cfg: VenueConfig, b: ModbusBusConfig) -> bytes:
+def bus_key(cfg: VenueConfig, b: BusConfig) -> bytes:
     """What a bus component depends on: its link and its devices (for reload diffs)."""
     devices = [d for d in cfg.devices if d.bus == b.id]
     return msgspec.json.encode([b, devices])
+
+
+class FieldBus(Protocol):
+    """What the daemon needs of a bus (Modbus or GPIO): writes, a label, counters."""
+
+    stats: BusStats
+
+    @property
+    def label(self) -> str: ...
+
+    async def write(self, device: str, point: str, value: Value) -> WriteResult: ...
 
 
 @dataclass
 class BusRegistry:
     """Which bus owns which device, so that writes go to the one owner of the link."""
 
-    buses: dict[str, Bus] = field(default_factory=dict)
+    buses: dict[str, FieldBus] = field(default_factory=dict)
     owner: dict[str, str] = field(default_factory=dict)
 
-    def bus_of(self, device: str) -> Bus | None:
+    def bus_of(self, device: str) -> FieldBus | None:
         name = self.owner.get(device)
         return None if name is None else self.buses.get(name)
 

@@ -21,7 +21,7 @@ from edge.automation.emergency import ResetRefused, reset
 from edge.automation.overrides import MAX_OVERRIDE
 from edge.automation.reconciler import Cause
 from edge.clock import Clock
-from edge.gates import pulse_gate
+from edge.gates import HOLD_MAX_S, HOLD_MIN_S, pulse_gate
 from edge.journal import Entry
 from edge.ops.model import (
     AckAlarm,
@@ -215,8 +215,14 @@ class Operations:
                 "no gates are configured under [[access.gates]]"
             )  # fmt: skip
             raise Refused("unknown_gate", f"unknown gate '{op.gate}'", hint)
+        if op.hold_s is not None and not HOLD_MIN_S <= op.hold_s <= HOLD_MAX_S:
+            raise Refused(
+                "out_of_range",
+                f"hold_s must be within {HOLD_MIN_S:g}..{HOLD_MAX_S:g} s; got {op.hold_s:g}",
+                "leave it out to use the gate's configured pulse_s",
+            )
         cause = Cause(actor.kind, op.gate, actor=str(actor), detail=op.reason)
-        if not await pulse_gate(self.stores.outputs, venue.relays, op.gate, cause):
+        if not await pulse_gate(self.stores.outputs, venue.gates, op.gate, cause, op.hold_s):
             raise Refused(
                 "failed", f"gate '{op.gate}' did not take the pulse",
                 "check `edgectl devices` for its controller",

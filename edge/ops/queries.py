@@ -32,7 +32,7 @@ class Queries:
         for name, bus in stores.buses.buses.items():
             s = bus.stats
             buses[name] = {
-                "link": bus.link.label,
+                "link": bus.label,
                 "connected": s.connected,
                 "transactions": s.transactions,
                 "errors": s.errors,

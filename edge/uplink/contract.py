@@ -322,7 +322,8 @@ class Scene(Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 class OpenGate(Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
     gate: Ident
-    hold_s: Annotated[float, Meta(gt=0, le=600)] = 5.0
+    hold_s: Annotated[float, Meta(ge=0.5, le=60)] | None = None
+    """Seconds the gate stays released; default the gate's configured `pulse_s`."""
     reason: str = ""
 
 

@@ -134,7 +134,7 @@ async def test_every_field_detector_through_simulated_faults(tmp_path: Path) -> 
         day = Day(venue, clock, daemon)
         await quiet(daemon)
         assert daemon.stores is not None
-        relays = daemon.venue.get().relays
+        drives = daemon.venue.get().gates
 
         # A sensor stops answering.
         await venue.fault("offline", "env-a")
@@ -151,7 +151,7 @@ async def test_every_field_detector_through_simulated_faults(tmp_path: Path) -> 
         assert day.state("door_forced:gate-1") == "cleared"
         await venue.fault("door_held", "gate-1")
         cause = Cause("technician", "court-door", actor="technician:test")
-        assert await pulse_gate(daemon.stores.outputs, relays, "court-door", cause)
+        assert await pulse_gate(daemon.stores.outputs, drives, "court-door", cause)
         await day.until_state("door_held_open:gate-1", "active", at(13, 0))
         await venue.fault("door_held", "gate-1", on=False)
         await day.until_state("door_held_open:gate-1", "cleared", at(13, 5))

@@ -145,6 +145,7 @@ async def test_a_busy_minute_on_a_disk_that_fills_up_loses_nothing(
     assert all(e.accepted for e in accepted), "the spill had to refuse messages"
     assert stats.dropped == {} and stats.messages == 0
     assert stats.commit_failures > 0 and marks["failing_at_grow"] == 1.0  # the disk was full
+    assert marks["spill_after_commit"] < marks["spill_at_grow"]  # the spill went to disk
     assert stats.sent_from_memory > 0  # alarms went out while the disk refused them
     assert seen.committer_dead_samples == 0 and seen.connection_dead_samples == 0
     assert [type(e) for e in heard] == [StorageFailing, StorageRecovered]

@@ -19,7 +19,7 @@ from pathlib import Path
 import structlog
 
 from edge import logs
-from edge.alarms import configure_engine, report_database_open
+from edge.alarms import configure_engine
 from edge.automation.reconciler import Cause, Want, same
 from edge.bookings.sync import BookingSync
 from edge.clock import Clock, SimClock, SystemClock
@@ -32,6 +32,7 @@ from edge.notify import Notifier, watchdog_interval
 from edge.ops import Operations, ReloadOutcome
 from edge.recorder import Recorder
 from edge.storage import StorageError
+from edge.storage_watch import StorageAlarms
 from edge.stores import Stores, counted_outputs, open_stores
 from edge.supervisor import StartFailed, Supervisor
 from edge.uplink.commands import CommandProcessor
@@ -102,7 +103,12 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, fn)
         try:
-            async with open_stores(self.venue.get(), self.clock) as stores:
+            async with open_stores(
+                self.venue.get(),
+                self.clock,
+                liveness=self.liveness,
+                extend_timeout=self.notifier.extend_timeout,
+            ) as stores:
                 self.stores = stores
                 return await self._serve(stores)
         except StorageError as exc:
@@ -144,8 +150,9 @@ class Daemon:
         services = Services(
             self.clock, self.liveness, ops, router, feed, self.venue, lambda: self.config_version
         )
-        report_database_open(stores.alarms, stores.db.report)
-        with Recorder(stores, self.venue), feed:
+        storage = StorageAlarms(stores, self.clock)
+        storage.report_open(stores.db.report)
+        with Recorder(stores, self.venue), feed, storage:
             async with router:
                 return await self._serve_with(stores, services)
 

@@ -24,6 +24,7 @@ from drivers.serial.tcp import TcpLineReader, TcpLineServer
 from edge.access import SCHEMA as ACCESS_SCHEMA
 from edge.access.booking_index import BookingIndex
 from edge.access.from_config import readers, site_access
+from edge.access.loss import CountsLoss
 from edge.access.ratelimit import RateLimitSettings, ReaderLimiter
 from edge.access.records import AccessEvent
 from edge.access.service import AccessService, ReaderSpec
@@ -92,8 +93,10 @@ class GateComponent:
         reconciler: Reconciler,
         emergency: EmergencyState,
         access: Topic[AccessEvent],
+        access_loss: CountsLoss | None = None,
     ) -> None:
         self._cfg = cfg
+        self._access_loss = access_loss
         self._clock = clock
         self._db = db
         self._bookings = bookings
@@ -129,7 +132,7 @@ class GateComponent:
         await self._db.migrate(ACCESS_SCHEMA)
         self._reconciler.set_settings(pulse_settings(self._drives))
         index = BookingIndex(self._cfg.site.id, self._bookings.snapshot())
-        store = AccessStore(self._db, site_access(self._cfg), lambda conn: index)
+        store = AccessStore(self._db, site_access(self._cfg), lambda conn: index, self._access_loss)
         limits = RateLimitSettings(
             rate_per_s=self._cfg.access.reader_rate_per_s, burst=self._cfg.access.reader_burst
         )

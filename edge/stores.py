@@ -14,13 +14,15 @@ counters and the outbox (its committer runs while the stores are open).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
+from edge.access.loss import CountsLoss
 from edge.access.records import AccessEvent
 from edge.alarms import AlarmEngine, configure_engine
 from edge.automation.emergency import EmergencyState
@@ -36,6 +38,7 @@ from edge.field.buses import BusRegistry
 from edge.field.points import PointTable
 from edge.journal import SCHEMA as JOURNAL_SCHEMA
 from edge.journal import Journal
+from edge.liveness import Liveness
 from edge.storage import Database
 from edge.storage.db import finish
 from edge.topic import Topic
@@ -47,6 +50,9 @@ from edge.venue import Venue
 log = structlog.get_logger("edge.stores")
 
 EnergyRecord = EnergyInterval | BookingEnergy
+OUTBOX_ALLOWANCE_S = 30.0
+"""The committer beats every second while alive; a commit hung this long on the disk
+withholds the watchdog (systemd restarts edged)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ class Stores:
     counters: Counters
     outbox: Outbox
     link: LinkState
+    access_loss: CountsLoss
+    """When pass entry counts may have been lost (counted passes from before fail closed)."""
     access: Topic[AccessEvent]
     """Every access decision (the gates publish; journal, automation and uplink listen)."""
     energy: Topic[EnergyRecord]
@@ -87,10 +95,28 @@ class Stores:
 
 
 @asynccontextmanager
-async def open_stores(venue: Venue, clock: Clock) -> AsyncIterator[Stores]:
-    """Open every store for `venue`; on exit flush what is pending and close the file."""
+async def open_stores(
+    venue: Venue,
+    clock: Clock,
+    *,
+    liveness: Liveness | None = None,
+    extend_timeout: Callable[[float], object] | None = None,
+) -> AsyncIterator[Stores]:
+    """Open every store for `venue`; on exit flush what is pending and close the file.
+
+    `extend_timeout` (systemd's EXTEND_TIMEOUT_USEC) is called while a long check or
+    salvage runs at open; the outbox's committer beats `liveness` as `outbox`.
+    """
     cfg = venue.config
-    db = await asyncio.to_thread(Database.open, Path(cfg.storage.dir) / "edged.db")
+    path = Path(cfg.storage.dir) / "edged.db"
+    db = await asyncio.to_thread(
+        functools.partial(Database.open, path, extend_timeout=extend_timeout)
+    )
+    beat = None
+    if liveness is not None:
+        live = liveness
+        live.register("outbox", allowance_s=OUTBOX_ALLOWANCE_S)
+        beat = functools.partial(live.beat, "outbox")
     try:
         points = PointTable()
         buses = BusRegistry()
@@ -106,7 +132,8 @@ async def open_stores(venue: Venue, clock: Clock) -> AsyncIterator[Stores]:
         configure_engine(alarms, cfg.alarms)
         await alarms.load()
         counters = await Counters.open(db, clock, counted_outputs(venue))
-        async with Outbox(db, clock, outbox_config(cfg.uplink)) as outbox:
+        access_loss = await CountsLoss.open(db, clock)
+        async with Outbox(db, clock, outbox_config(cfg.uplink), beat=beat) as outbox:
             stores = Stores(
                 db=db,
                 points=points,
@@ -121,6 +148,7 @@ async def open_stores(venue: Venue, clock: Clock) -> AsyncIterator[Stores]:
                 counters=counters,
                 outbox=outbox,
                 link=LinkState(),
+                access_loss=access_loss,
                 access=Topic("access"),
                 energy=Topic("energy"),
             )
@@ -130,6 +158,8 @@ async def open_stores(venue: Venue, clock: Clock) -> AsyncIterator[Stores]:
                 # Runs to its end even through a cancellation: the file closes after it.
                 await finish(asyncio.ensure_future(_flush(stores)))
     finally:
+        if liveness is not None:
+            liveness.unregister("outbox")
         await asyncio.to_thread(db.close)
 
 

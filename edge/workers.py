@@ -37,6 +37,7 @@ from edge.gates import GateComponent
 from edge.inventory import birth
 from edge.liveness import Liveness
 from edge.ops import Operations
+from edge.storage_watch import StorageWatch
 from edge.stores import Stores
 from edge.supervisor import Component, Factory
 from edge.uplink import BirthBody, Uplink
@@ -105,9 +106,24 @@ class UplinkComponent:
             inbound=self._services.inbound,
             birth=self._birth,
             link=stores.link,
-        ):
+        ) as uplink:
             ready()
-            await asyncio.Event().wait()
+            await _beat_while(uplink.alive, self._services.liveness, self.name)
+
+
+UPLINK_ALLOWANCE_S = 30.0
+
+
+async def _beat_while(alive: Callable[[], bool], liveness: Liveness, name: str) -> None:
+    """Beat `name` while `alive()`: a connection task that died withholds the watchdog."""
+    liveness.register(name, allowance_s=UPLINK_ALLOWANCE_S)
+    try:
+        while True:
+            if alive():
+                liveness.beat(name)
+            await asyncio.sleep(UPLINK_ALLOWANCE_S / 6)
+    finally:
+        liveness.unregister(name)
 
 
 async def _engine_loop(stores: Stores, ready: Callable[[], None]) -> None:
@@ -126,6 +142,7 @@ def plan(venue: Venue, stores: Stores, services: Services) -> dict[str, Spec]:
             b"", lambda: Runner("alarm_engine", lambda ready: _engine_loop(s, ready))
         ),
         "feed": Spec(b"", lambda: FeedComponent(services.feed)),
+        "storage": Spec(b"", lambda: StorageWatch(s, clock, services.liveness)),
     }
     for b in modbus_buses(cfg):
 
@@ -202,7 +219,8 @@ def plan(venue: Venue, stores: Stores, services: Services) -> dict[str, Spec]:
                 [d for d in cfg.devices if d.id in gate_devices],
             ),
             lambda: GateComponent(
-                cfg, venue.gates, clock, s.db, s.bookings, s.outputs, s.emergency, s.access
+                cfg, venue.gates, clock, s.db, s.bookings, s.outputs, s.emergency, s.access,
+                s.access_loss,
             ),
         )  # fmt: skip
     specs["uplink"] = Spec(

@@ -118,3 +118,5 @@ class DecisionContext:
     bookings: BookingLookup
     state: AccessState
     emergency: bool = False
+    counts_lost_at: datetime | None = None
+    """When pass entry counts may last have been lost (edge.access.loss); None: never."""

@@ -50,6 +50,8 @@ class Reason(StrEnum):
     BOOKING_CANCELLED = "booking_cancelled"
     NO_BOOKING = "no_booking"
     USED_UP = "used_up"
+    ENTRIES_UNKNOWN = "entries_unknown"
+    """A counted pass valid from before pass entry counts were lost (storage): fail closed."""
     PASSBACK = "passback"
     RATE_LIMITED = "rate_limited"
     """Never produced by `decide`: the reader limiter answers before a decision is made."""
@@ -129,6 +131,8 @@ def _decide_pass(
             return _for_pass(spec, Reason.NOT_YET_VALID, f, "booking")
         if now >= _closes(booking, policy):
             return _for_pass(spec, Reason.EXPIRED, f, "booking")
+    if f.entries and ctx.counts_lost_at is not None and f.not_before <= ctx.counts_lost_at:
+        return _for_pass(spec, Reason.ENTRIES_UNKNOWN, f)
     usage = ctx.state.usage(f.pass_id)
     if f.entries and usage.entries >= f.entries:
         return _for_pass(spec, Reason.USED_UP, f)

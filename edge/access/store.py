@@ -25,6 +25,7 @@ from edge.access.context import (
 from edge.access.credentials import Credential, CredentialKind, normalise_plate
 from edge.access.decide import Decision, Reason, decide
 from edge.access.errors import BadRevocation
+from edge.access.loss import CountsLoss
 from edge.storage import Database, Schema
 
 BookingsOn = Callable[[sqlite3.Connection], BookingLookup]
@@ -112,10 +113,17 @@ def record_decision(conn: sqlite3.Connection, decision: Decision, now: datetime)
 class AccessStore:
     """Decides scans against the SQLite state and records them; owns revocations."""
 
-    def __init__(self, db: Database, site: SiteAccess, bookings: BookingsOn) -> None:
+    def __init__(
+        self,
+        db: Database,
+        site: SiteAccess,
+        bookings: BookingsOn,
+        loss: CountsLoss | None = None,
+    ) -> None:
         self._db = db
         self._site = site
         self._bookings = bookings
+        self._loss = loss
 
     @property
     def site(self) -> SiteAccess:
@@ -129,9 +137,11 @@ class AccessStore:
         self, credential: Credential, gate_id: str, now: datetime, *, emergency: bool = False
     ) -> Decision:
         site = self._site
+        lost_at = self._loss.lost_at if self._loss is not None else None
 
         def work(conn: sqlite3.Connection) -> Decision:
-            ctx = DecisionContext(site, self._bookings(conn), SqliteAccessState(conn), emergency)
+            state = SqliteAccessState(conn)
+            ctx = DecisionContext(site, self._bookings(conn), state, emergency, lost_at)
             decision = decide(credential, gate_id, now, ctx)
             record_decision(conn, decision, now)
             return decision

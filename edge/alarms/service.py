@@ -249,6 +249,15 @@ def report_database_open(engine: AlarmEngine, report: OpenReport) -> None:
     """A database found damaged at open leaves a `returned` storage_error to acknowledge."""
     if report.recovered_from is None:
         return
-    detail = f"database was corrupt ({report.reason}); moved aside to {report.recovered_from}"
+    salvage = report.salvage
+    losses = [t.lost for t in salvage.tables] if salvage is not None else [None]
+    if None in losses or (salvage is not None and salvage.problems):
+        lost = "an unknown number of rows lost"
+    else:
+        lost = f"{sum(n or 0 for n in losses)} rows lost"
+    detail = (
+        f"database was damaged ({report.reason}); salvaged into a fresh file, {lost}; "
+        f"the damaged file was moved aside to {report.recovered_from}"
+    )
     storage_problem(engine.report, "database", detail)
     storage_problem(engine.report, "database", None)

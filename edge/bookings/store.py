@@ -84,7 +84,12 @@ class BookingStore:
         store._bookings = {b.booking_id: b for b in items}
         store._ordered = _ordered(items)
         log.info("bookings_loaded", version=store._version, count=len(items))
+        db.add_restorer(store._restore)
         return store
+
+    def _restore(self, conn: sqlite3.Connection) -> None:
+        """Restorer (database thread): a file recreated empty gets the bookings back."""
+        _write(conn, self._version, list(self._bookings.values()), [])
 
     @property
     def version(self) -> int:
@@ -109,31 +114,7 @@ class BookingStore:
         await self._commit(version, [in_utc(b) for b in upsert], list(remove))
 
     async def _commit(self, version: int, upsert: list[Booking], remove: list[str]) -> None:
-        rows = [
-            (
-                b.booking_id,
-                b.zone,
-                b.start.isoformat(),
-                b.end.isoformat(),
-                b.status,
-                b.version,
-                _encoder.encode(b),
-            )
-            for b in upsert
-        ]
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                'INSERT INTO bookings(booking_id, zone, start, "end", status, version, body) '
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(booking_id) DO UPDATE SET "
-                'zone = excluded.zone, start = excluded.start, "end" = excluded."end", '
-                "status = excluded.status, version = excluded.version, body = excluded.body",
-                rows,
-            )
-            conn.executemany("DELETE FROM bookings WHERE booking_id = ?", [(r,) for r in remove])
-            conn.execute("UPDATE bookings_state SET version = ?", (version,))
-
-        await self._db.transaction(write)
+        await self._db.transaction(lambda conn: _write(conn, version, upsert, remove))
         for b in upsert:
             self._bookings[b.booking_id] = b
         for bid in remove:
@@ -142,3 +123,29 @@ class BookingStore:
         self._ordered = _ordered(self._bookings.values())
         log.info("bookings_applied", version=version, upserted=len(upsert), removed=len(remove))
         self.changes.publish(BookingsChanged(version, self._ordered))
+
+
+def _write(
+    conn: sqlite3.Connection, version: int, upsert: list[Booking], remove: list[str]
+) -> None:
+    rows = [
+        (
+            b.booking_id,
+            b.zone,
+            b.start.isoformat(),
+            b.end.isoformat(),
+            b.status,
+            b.version,
+            _encoder.encode(b),
+        )
+        for b in upsert
+    ]
+    conn.executemany(
+        'INSERT INTO bookings(booking_id, zone, start, "end", status, version, body) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(booking_id) DO UPDATE SET "
+        'zone = excluded.zone, start = excluded.start, "end" = excluded."end", '
+        "status = excluded.status, version = excluded.version, body = excluded.body",
+        rows,
+    )
+    conn.executemany("DELETE FROM bookings WHERE booking_id = ?", [(r,) for r in remove])
+    conn.execute("UPDATE bookings_state SET version = ?", (version,))

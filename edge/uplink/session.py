@@ -114,6 +114,10 @@ class Uplink:
     def session(self) -> int:
         return self._session
 
+    def alive(self) -> bool:
+        """The connection task runs (connected or retrying); False once it died."""
+        return self._main is not None and not self._main.done()
+
     # ------------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> Uplink:

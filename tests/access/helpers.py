@@ -123,8 +123,11 @@ def context(
     policy: AccessPolicy | None = None,
     keys: KeyRing | None = None,
     emergency: bool = False,
+    counts_lost_at: datetime | None = None,
 ) -> DecisionContext:
     store = MemoryBookings()
     for b in (booking(),) if bookings is None else bookings:
         store.put(b)
-    return DecisionContext(site(policy, keys), store, state or MemoryState(), emergency)
+    return DecisionContext(
+        site(policy, keys), store, state or MemoryState(), emergency, counts_lost_at
+    )

@@ -148,6 +148,18 @@ def test_used_up() -> None:
     assert qr(mint(entries=0), state=state).reason is Reason.GRANTED
 
 
+def test_counted_passes_from_before_a_loss_of_entry_counts_fail_closed() -> None:
+    """After entry counts may have been lost, a counted pass valid from before the loss is
+    entries_unknown (it may have been used); unlimited passes and newer passes are not."""
+    lost = NOW - timedelta(minutes=5)  # the pass's not_before is START, before the loss
+    assert qr(mint(entries=1), counts_lost_at=lost).reason is Reason.ENTRIES_UNKNOWN
+    assert qr(mint(entries=3), counts_lost_at=lost).reason is Reason.ENTRIES_UNKNOWN
+    assert qr(mint(entries=0), counts_lost_at=lost).reason is Reason.GRANTED
+    before_the_pass = START - timedelta(days=1)
+    assert qr(mint(entries=1), counts_lost_at=before_the_pass).reason is Reason.GRANTED
+    assert qr(mint(entries=1)).reason is Reason.GRANTED
+
+
 def test_passback_within_window_without_exit() -> None:
     """Re-entering without an exit inside the window is passback; after it, granted."""
     state = MemoryState(used={"p-1": PassUsage(1, Direction.IN, NOW - timedelta(minutes=2))})
@@ -305,6 +317,7 @@ def test_every_reason_code_is_reachable() -> None:
             mint(entries=0), state=MemoryState(used={"p-1": PassUsage(1, Direction.IN, NOW)})
         ).reason,
         member("m-nobody").reason,
+        qr(mint(entries=1), counts_lost_at=NOW).reason,
         qr(mint(zones=("hall-a",)), gate="fire-exit", emergency=True).reason,
         refused(Reason.RATE_LIMITED, "g", QrCredential("").kind).reason,
         refused(Reason.STORE_ERROR, "g", QrCredential("").kind).reason,

@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.storage_open import build, drop_caches  # noqa: E402
+from storage_open import build, drop_caches  # noqa: E402
+
 from edge.storage.check import QUICK_CHECK_BUDGET_S  # noqa: E402
 
 VENUE = """

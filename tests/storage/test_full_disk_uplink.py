@@ -4,6 +4,7 @@ MQTT session and a real mosquitto: nothing accepted is lost, nothing dies, no re
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -107,8 +108,9 @@ async def test_a_busy_minute_on_a_disk_that_fills_up_loses_nothing(
                         i += 1
                     spill = up.outbox.spill
                     drained = not spill.failing and spill.messages <= RATE_HZ // 20  # new ones
-                    if "grow" in marks and drained:
-                        marks.setdefault("spill_committed", now)
+                    if "grow" in marks and drained and "spill_committed" not in marks:
+                        marks["spill_committed"] = now
+                        marks["spill_after_commit"] = spill.messages
                     if "grow" in marks and up.connected_event.is_set():
                         marks.setdefault("connected", now)
                     seen.samples += 1
@@ -137,14 +139,16 @@ async def test_a_busy_minute_on_a_disk_that_fills_up_loses_nothing(
         f"spill at grow {marks['spill_at_grow']:.0f}; phases {marks}"
     )
     print(
-        f"space returned -> spill committed in {marks['spill_committed'] - marks['grow']:.2f} s, "
-        f"-> reconnected in {marks['connected'] - marks['grow']:.2f} s "
+        f"space returned -> spill committed in "
+        f"{marks.get('spill_committed', math.nan) - marks['grow']:.2f} s, "
+        f"-> reconnected in {marks.get('connected', math.nan) - marks['grow']:.2f} s "
         f"(backoff cap {cfg.backoff_cap_s} s, outbox retry cap 5 s)"
     )
     assert not [v for v in cloud.violations if "status" not in v[0]], cloud.violations[:3]
     assert all(e.accepted for e in accepted), "the spill had to refuse messages"
     assert stats.dropped == {} and stats.messages == 0
     assert stats.commit_failures > 0 and marks["failing_at_grow"] == 1.0  # the disk was full
+    assert "spill_committed" in marks, "the spill never drained after space returned"
     assert marks["spill_after_commit"] < marks["spill_at_grow"]  # the spill went to disk
     assert stats.sent_from_memory > 0  # alarms went out while the disk refused them
     assert seen.committer_dead_samples == 0 and seen.connection_dead_samples == 0

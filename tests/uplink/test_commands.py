@@ -230,7 +230,7 @@ async def test_forged_duplicate_does_not_get_stored_answer_first(tmp_path: Path)
     await h.proc.start()
     good = h.body("open_gate", signed=True, cmd_id="b", gate="g1")
     await h.send("open_gate", good)
-    forged = await h.send("open_gate", {**good, "hold_s": 600})
+    forged = await h.send("open_gate", {**good, "hold_s": 59})
     db.close()
     assert forged.code == "bad_signature"
 

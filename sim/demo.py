@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from edge.clock import SimClock
 from edge.energy.nesting import downstream, upstream_meters
+from sim.devices.barrier import GpioBarrier
 from sim.devices.gate import GateController
 from sim.devices.hvac import FanCoil
 from sim.devices.lights import LightingController
@@ -43,6 +44,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATE = "2026-07-15"
 STOP_WAIT_S = 6.0
 BOOKING_FALLBACK_S = 10.0
+PLATE = "SH-A1234"
+"""The member's car, on the booking: the car-park barrier's plate camera reads it."""
 """Real seconds after edged's start to publish the booking if its socket never answers."""
 """edged's own stop budget is 5 s; past this it is killed (as systemd would)."""
 
@@ -82,6 +85,9 @@ class Seen:
     temp_at_start: float | None = None
     scan_at: datetime | None = None
     gate_opened_at: datetime | None = None
+    plate_at: datetime | None = None
+    barrier_pulses: list[float] = field(default_factory=list)
+    """Lengths of the car-park barrier's GPIO relay pulses, measured at the barrier."""
     access_events: list[dict[str, Any]] = field(default_factory=list)
     energy_msgs: list[dict[str, Any]] = field(default_factory=list)
     meter_samples: list[tuple[datetime, dict[str, float]]] = field(default_factory=list)
@@ -211,6 +217,7 @@ class Demo:
             "start": self.b_start.isoformat(),
             "end": self.b_end.isoformat(),
             "member": "M-1001",
+            "plate": PLATE,
             "status": "confirmed",
             "version": 1,
         }
@@ -298,6 +305,9 @@ class Demo:
         ]
         gate_id, gate_dev, reader = self._entrance()
         scan_at = self.b_start - timedelta(minutes=3)
+        park_gate, barrier, plate_reader = self._car_park()
+        plate_at = scan_at - timedelta(minutes=2)  # the member drives in first
+        barrier_seen = 0
         last_lit = 0
         last_running: dict[str, tuple[bool, int]] = {}
         write_idx = 0
@@ -342,9 +352,28 @@ class Demo:
             if not announced_end and now >= self.b_end:
                 announced_end = True
                 self.tl.say(f"booking {self.booking_id} ends", self.b_end)
-            # Scripted scan.
+            # Scripted scans: the plate at the car park, then the QR pass at the entrance.
+            if (
+                self.seen.plate_at is None
+                and published
+                and now >= plate_at
+                and plate_reader is not None
+            ):
+                self.seen.plate_at = now
+                self.venue.scan(plate_reader, PLATE)
+                self.tl.say(f"car {PLATE} at {plate_reader} (gate {park_gate})")
             if self.seen.scan_at is None and now >= scan_at and reader is not None:
                 self._scan(reader, gate_id)
+            if barrier is not None:
+                for e in barrier.pulses[barrier_seen:]:
+                    if (length := e.length_s) is None:
+                        break  # still energised
+                    barrier_seen += 1
+                    self.seen.barrier_pulses.append(length)
+                    self.tl.say(
+                        f"car-park barrier {barrier.id} lifted: GPIO relay on for {length:.1f} s",
+                        e.on_wall,
+                    )
             # Edged process.
             proc = self.edged_proc
             if proc is not None and proc.returncode is not None and self.seen.edged_exit is None:
@@ -468,6 +497,20 @@ class Demo:
                     readers[0] if readers else None,
                 )
         return ("", None, None)
+
+    def _car_park(self) -> tuple[str, GpioBarrier | None, str | None]:
+        """A gate whose relay is on the gateway's GPIO (a simulated barrier), and its plate
+        camera line."""
+        for g in self.venue.config.access.gates:
+            for site in self.venue.gpio_sites.values():
+                if g.device in site.barriers:
+                    readers = [
+                        r.bus_id
+                        for r in self.venue.readers.values()
+                        if r.gate == g.id and r.role == "plate_camera"
+                    ]
+                    return g.id, site.barriers[g.device], readers[0] if readers else None
+        return "", None, None
 
     def _target(self, hall: str) -> float:
         for z in self.venue.config.zones:
@@ -605,6 +648,15 @@ class Demo:
                 if s.gate_opened_at
                 else "gate did not open for the QR pass (no relay pulse seen)",
             )
+        if s.plate_at is not None:
+            row(
+                bool(s.barrier_pulses),
+                f"car-park barrier (GPIO relay) lifted for plate {PLATE}: "
+                + ", ".join(f"{x:.1f} s" for x in s.barrier_pulses)
+                if s.barrier_pulses
+                else f"car-park barrier did not lift for plate {PLATE}",
+            )
+        if s.scan_at is not None or s.plate_at is not None:
             row(
                 bool(s.access_events) or None,
                 f"access events received by the cloud: {len(s.access_events)}",

@@ -37,6 +37,7 @@ from edge.config.model import (
     ModbusRtuBus,
     ModbusRtuTcpBus,
     ModbusTcpBus,
+    NetworkBus,
     SerialLineBus,
     VenueConfig,
 )
@@ -243,6 +244,10 @@ class SimVenue:
                         f"bus {bus.id}: GPIO served on {site.socket}, but this config model has"
                         " no remote GPIO backend: edged cannot reach it"
                     )
+                continue
+            if isinstance(bus, NetworkBus):
+                # Cameras and terminals are probed at their configured addresses: the
+                # venue's `cameras=` (or a test's own SimCameras) answers there.
                 continue
             units = []
             for d in self.config.devices:

@@ -27,6 +27,7 @@ from edge.clock import SystemClock
 from edge.storage import Database
 from edge.storage.events import FileRecreated
 from rules.model import Booking
+from sim.broker import MosquittoBroker
 from tests import brokers
 from tests.daemon.rig import book, daemon_rig, until
 from tests.storage.disks import SmallDisk
@@ -36,7 +37,7 @@ ACTIVE, RETURNED = AlarmState.ACTIVE, AlarmState.RETURNED
 
 
 async def test_a_database_deleted_under_edged_is_noticed_and_a_used_pass_stays_used(
-    tmp_path: Path, mosquitto: brokers.MosquittoBroker
+    tmp_path: Path, mosquitto: MosquittoBroker
 ) -> None:
     async with daemon_rig(tmp_path, mosquitto.port) as rig:
         decisions: list[AccessEvent] = []
@@ -137,7 +138,7 @@ async def test_a_file_rebuilt_from_memory_refuses_counted_passes_from_before_eve
 
 
 async def test_a_full_disk_raises_storage_error_within_seconds_and_a_good_commit_returns_it(
-    tmp_path: Path, mosquitto: brokers.MosquittoBroker
+    tmp_path: Path, mosquitto: MosquittoBroker
 ) -> None:
     """The state directory on a 4 MB tmpfs that fills while edged runs: `storage_error`
     is active within seconds of the first failed commit (edged keeps running and

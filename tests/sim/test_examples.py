@@ -32,8 +32,13 @@ def test_demo_venue_validates_and_models_the_palace() -> None:
     assert on_rtu >= 80 and 5 <= on_tcp <= 15
     roles = {b.role for b in cfg.buses if isinstance(b, SerialLineBus)}
     assert roles == {"qr_scanner", "face_terminal", "plate_camera"}
-    # fire_gateway (issue 18) is simulated but not yet part of the demo venue.
-    assert {d.profile for d in cfg.devices} == set(SIMULATED_PROFILES) - {"fire_gateway"}
+    # fire_gateway (issue 18) is simulated but not yet part of the demo venue; the
+    # car-park barrier's relay is on the gateway's GPIO (served by the simulator's pins).
+    profiles = {d.profile for d in cfg.devices}
+    assert profiles == set(SIMULATED_PROFILES) - {"fire_gateway"} | {"gpio_relay"}
+    assert [(d.id, d.bus) for d in cfg.devices if d.profile == "gpio_relay"] == [
+        ("gate-park", "pins")
+    ]
     assert {g.id for g in cfg.access.gates} >= {"main", "car-park"}
 
 

@@ -4,6 +4,13 @@ The socket is mode 0660 and, where the group exists, owned by group `edge`, so a
 technician in that group can use edgectl without root. Who asks is read from the
 socket's peer credentials (SO_PEERCRED), never from the request. Bad requests are
 answered with an error and never reach a handler.
+
+Whoever can reach the socket cannot exhaust the daemon or lock technicians out: at most
+`MAX_CONNECTIONS` are open at once; a new one beyond that closes the connection idle the
+longest (edgectl sends its request as soon as it connects, so a hoard of idle
+connections gives way to it), or, when none is idle, is told so and closed at once. A
+connection idle for `IDLE_TIMEOUT_S` is closed, a request line is at most `MAX_LINE` bytes,
+and a request nested too deeply to decode is answered like any bad request.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import os
 import pwd
 import socket
 import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +34,10 @@ from edge.control.protocol import MAX_LINE, SOCKET_NAME, VERSION, Request, Respo
 from edge.ops import Refused
 
 log = structlog.get_logger("edge.control")
+MAX_CONNECTIONS = 32
+"""edgectl opens one connection per command; a few technicians and `--watch` loops fit."""
+IDLE_TIMEOUT_S = 30.0
+REFUSAL_LOG_EVERY_S = 60.0
 
 
 def peer_user(writer: asyncio.StreamWriter) -> str:
@@ -52,6 +64,14 @@ class ControlServer:
         self._group = group
         self._decoder = msgspec.json.Decoder(Request)
         self._encoder = msgspec.json.Encoder()
+        self.connections = 0
+        self.evicted = 0
+        """Idle connections closed to make room (logged at most once a minute)."""
+        self.refused = 0
+        """Connections turned away at the cap with nothing idle to close."""
+        self._idle: dict[asyncio.StreamWriter, None] = {}
+        """Connections waiting for a request line, oldest first."""
+        self._refusal_logged_at = -REFUSAL_LOG_EVERY_S
 
     async def run(self, ready: Callable[[], None]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,22 +90,64 @@ class ControlServer:
                 self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        user = peer_user(writer)
+        if self.connections >= MAX_CONNECTIONS:
+            if not self._idle:
+                await self._turn_away(writer)
+                return
+            oldest = next(iter(self._idle))
+            del self._idle[oldest]
+            oldest.transport.abort()  # its session ends and gives its slot back
+            self.evicted += 1
+            self._log_crowding()
+        self.connections += 1
         try:
-            while True:
-                try:
-                    line = await reader.readuntil(b"\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                except asyncio.LimitOverrunError:
-                    await self._reply(writer, Response(VERSION, False, error="request too large"))
-                    return
-                writer.write(self._encoder.encode(await self._answer(line, user)) + b"\n")
-                await writer.drain()
+            await self._session(reader, writer)
         finally:
+            self.connections -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    def _log_crowding(self) -> None:
+        now = time.monotonic()
+        if now - self._refusal_logged_at >= REFUSAL_LOG_EVERY_S:
+            self._refusal_logged_at = now
+            log.warning("control_connections_crowded", open=self.connections,
+                        limit=MAX_CONNECTIONS, idle_closed_total=self.evicted,
+                        refused_total=self.refused)  # fmt: skip
+
+    async def _turn_away(self, writer: asyncio.StreamWriter) -> None:
+        self.refused += 1
+        self._log_crowding()
+        writer.write(self._encoder.encode(Response(
+            VERSION, False, error=f"edged serves at most {MAX_CONNECTIONS} edgectl connections",
+            hint="close idle edgectl sessions (--watch loops) and try again",
+        )) + b"\n")  # fmt: skip
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            user = peer_user(writer)
+        except OSError:
+            return
+        while True:
+            self._idle[writer] = None
+            try:
+                line = await asyncio.wait_for(reader.readuntil(b"\n"), IDLE_TIMEOUT_S)
+            except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                return
+            except asyncio.LimitOverrunError:
+                await self._reply(writer, Response(VERSION, False, error="request too large"))
+                return
+            finally:
+                self._idle.pop(writer, None)
+            writer.write(self._encoder.encode(await self._answer(line, user)) + b"\n")
+            try:
+                await asyncio.wait_for(writer.drain(), IDLE_TIMEOUT_S)
+            except (TimeoutError, ConnectionError):
+                return  # a client that does not read its answers
 
     async def _reply(self, writer: asyncio.StreamWriter, response: Response) -> None:
         writer.write(self._encoder.encode(response) + b"\n")
@@ -97,6 +159,8 @@ class ControlServer:
             req = self._decoder.decode(line)
         except msgspec.DecodeError as exc:
             return Response(VERSION, False, error=f"bad request: {exc}")
+        except RecursionError:
+            return Response(VERSION, False, error="bad request: JSON nested too deeply")
         if req.v != VERSION:
             return Response(
                 VERSION,

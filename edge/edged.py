@@ -1,0 +1,27 @@
+"""The `edged` command: the daemon's entry point, kept lean.
+
+`structlog` imports `structlog.dev`, which imports `rich` when it can (edgectl's table
+renderer): a few hundred ms of start-up and about 3 MiB the daemon never uses, since it
+logs JSON or plain console lines. Hiding `rich` here, before anything imports structlog,
+keeps it out of the daemon's start-up only; edgectl and tests are unaffected.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    hide = "rich" not in sys.modules
+    if hide:
+        sys.modules["rich"] = None  # type: ignore[assignment]
+    try:
+        from edge.daemon import main as daemon_main
+    finally:
+        if hide:  # importable again for anything later in this process (man pages)
+            del sys.modules["rich"]
+    return daemon_main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -274,9 +274,7 @@ class Birth(Envelope, frozen=True, kw_only=True, tag="birth", forbid_unknown_fie
     config_version: str = ""
 
 
-class BirthPart(
-    Envelope, frozen=True, kw_only=True, tag="birth_part", forbid_unknown_fields=True
-):
+class BirthPart(Envelope, frozen=True, kw_only=True, tag="birth_part", forbid_unknown_fields=True):
     birth_id: str
     part: Annotated[int, Meta(ge=0)]
     parts: Annotated[int, Meta(ge=1)]

@@ -267,8 +267,9 @@ class Uplink:
         log.info("uplink_connected", session=session, depth=self.outbox.depth)
 
     async def _publish_birth(self, client: aiomqtt.Client, session: int) -> None:
-        """The parts, then the head, all retained; then the retained parts of an earlier,
-        larger birth are cleared (an empty retained payload deletes them)."""
+        """The parts, the clearing of the retained parts an earlier, larger birth left (an
+        empty retained payload deletes them), then the head: all retained, so the head
+        arrives when the rest is in place."""
         body = await self._birth()
         birth_id = uuid.uuid4().hex
         head, parts = split(body, birth_id)
@@ -279,17 +280,17 @@ class Uplink:
                 **msgspec.structs.asdict(part),
             )  # fmt: skip
             await self._publish_retained(client, f"birth/part/{part.part}", wire)
+        before = await self._db.run(lambda c: kv.get(c, BIRTH_PARTS_KEY))
+        for stale in range(len(parts), int(before or 0)):
+            topic = self.topics.up(f"birth/part/{stale}")
+            await client.publish(topic, b"", qos=1, retain=True)
+        await self._db.run(lambda c: kv.put(c, BIRTH_PARTS_KEY, str(len(parts))))
         seq = await self._db.run(lambda c: kv.bump(c, "uplink.seq.birth"))
         wire_head = Birth(
             session=session, seq=seq, msg_id=uuid.uuid4().hex, ts=self._clock.now(),
             **msgspec.structs.asdict(head),
         )  # fmt: skip
         await self._publish_retained(client, "birth", wire_head)
-        before = await self._db.run(lambda c: kv.get(c, BIRTH_PARTS_KEY))
-        for stale in range(len(parts), int(before or 0)):
-            topic = self.topics.up(f"birth/part/{stale}")
-            await client.publish(topic, b"", qos=1, retain=True)
-        await self._db.run(lambda c: kv.put(c, BIRTH_PARTS_KEY, str(len(parts))))
 
     async def _publish_retained(
         self, client: aiomqtt.Client, topic: str, message: Birth | BirthPart

@@ -46,6 +46,7 @@ class BirthCollector:
         self.heads: dict[str, dict[str, Any]] = {}
         self.parts: dict[str, dict[int, dict[str, Any]]] = {}
         self.topics: set[str] = set()
+        self.changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> BirthCollector:
@@ -66,6 +67,7 @@ class BirthCollector:
             assert isinstance(payload, bytes | bytearray)
             topic = message.topic.value[len(self.root) :]
             self.topics.add(topic)
+            self.changed.set()
             if not payload:
                 continue  # a cleared retained part
             self.sizes.setdefault(topic, []).append(len(payload))
@@ -88,12 +90,16 @@ class BirthCollector:
         return None
 
     async def wait_complete(
-        self, within: float = 15.0
+        self, within: float = 15.0, config_version: str | None = None
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The latest complete birth (of `config_version`, when given), waiting for it."""
         async with asyncio.timeout(within):
-            while (got := self.complete()) is None:
-                await asyncio.sleep(0.05)
-        return got
+            while True:
+                self.changed.clear()
+                got = self.complete()
+                if got is not None and config_version in (None, got[0]["config_version"]):
+                    return got
+                await self.changed.wait()
 
 
 # ---------------------------------------------------------------- expectations from the files
@@ -322,8 +328,10 @@ async def test_a_300_device_venue_birth_is_under_128_kb_and_lists_every_point(
     assert listed == {f"{d['id']}.{n}" for d in raw["devices"] for n in profile_points(d)}
     assert head["points"] == len(listed)
     sizes = [s for got in cloud.sizes.values() for s in got]
-    print(f"300 devices, {len(listed)} points: head {cloud.sizes['birth'][0]} bytes, "
-          f"{len(parts)} parts, largest message {max(sizes)} bytes, total {sum(sizes)} bytes")  # fmt: skip
+    print(
+        f"300 devices, {len(listed)} points: head {cloud.sizes['birth'][0]} bytes, "
+        f"{len(parts)} parts, largest message {max(sizes)} bytes, total {sum(sizes)} bytes"
+    )
     assert max(sizes) < LIMIT
 
 
@@ -348,9 +356,8 @@ async def test_a_smaller_birth_clears_the_surplus_retained_parts(
         assert head["parts"] > 1
         current["body"] = BirthBody(zones=full.zones, devices=full.devices[:3], config_version="2")
         assert up.link.request_rebirth()
-        async with BirthCollector(mosquitto) as watcher, asyncio.timeout(10):
-            while (got := watcher.complete()) is None or got[0]["config_version"] != "2":
-                await asyncio.sleep(0.05)
+        async with BirthCollector(mosquitto) as watcher:
+            await watcher.wait_complete(config_version="2")
     async with BirthCollector(mosquitto) as late:
         new_head, new_parts = await late.wait_complete()
         await asyncio.sleep(0.3)  # every retained message has arrived

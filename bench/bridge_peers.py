@@ -201,7 +201,8 @@ def parse_edged(topic: str, payload: bytes) -> list[Seen]:
     """edged's `state` messages, one Seen per point (`heartbeat: true` marks a flagged
     refresh), and its `birth`: every point's current value, flagged (it is the inventory,
     not a re-send; it tells the subscriber what the points were before the first change)."""
-    if topic not in (STATE_TOPIC, BIRTH_TOPIC):
+    is_birth = topic.startswith(BIRTH_TOPIC + "/part/")  # the devices are in the parts
+    if topic != STATE_TOPIC and not is_birth:
         return []
     try:
         body = json.loads(payload)
@@ -213,7 +214,7 @@ def parse_edged(topic: str, payload: bytes) -> list[Seen]:
     if topic == STATE_TOPIC and isinstance(body.get("points"), list):
         flagged = body.get("heartbeat") is True
         found = [_edged_point(p, None, flagged) for p in body["points"]]
-    elif topic == BIRTH_TOPIC and isinstance(body.get("devices"), list):
+    elif is_birth and isinstance(body.get("devices"), list):
         for dev in body["devices"]:
             if isinstance(dev, dict) and isinstance(dev.get("id"), str):
                 points = dev.get("points")

@@ -33,6 +33,7 @@ JSON_TYPE = {
     DataType.FLOAT32: "number",
     DataType.FLOAT64: "number",
     DataType.STRING: "string",
+    DataType.STATUS_TABLE: "string",
 }
 
 

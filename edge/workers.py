@@ -92,7 +92,7 @@ class UplinkComponent:
     async def _birth(self) -> BirthBody:
         # The inventory of the venue in force: a reload may change devices, not the session.
         venue = self._services.venue.get()
-        return birth(venue, self._stores, self._services.config_version())
+        return birth(venue, self._stores.points, self._services.config_version())
 
     async def run(self, ready: Callable[[], None]) -> None:
         cfg, stores = self._venue.config, self._stores

@@ -28,7 +28,7 @@ from edge.uplink import schemas
 from edge.uplink.contract import Topics
 from edge.uplink.signing import sign
 
-UP_STREAMS = ("status", "birth", "state", "event", "alarm", "energy", "cmd_res")
+UP_STREAMS = ("status", "birth", "birth_part", "state", "event", "alarm", "energy", "cmd_res")
 
 
 # ---------------------------------------------------------------------- a small JSON Schema check
@@ -209,6 +209,10 @@ class CloudEmulator:
             return  # our own downstream traffic
         if self.keep_raw:
             self.raw.append((rel, payload, retained))
+        if rel.startswith("birth/part/"):  # the parts of a birth share one schema
+            if not payload:
+                return  # a stale part cleared (an empty retained payload deletes it)
+            rel = "birth_part"
         if rel not in self._schemas:
             self.violations.append((topic, f"unexpected upstream topic {rel!r}"))
             return

@@ -155,25 +155,50 @@ class CmdResBody(Struct, frozen=True, kw_only=True):
     result: dict[str, Any] | None = None
 
 
-class BirthPoint(Struct, frozen=True, kw_only=True):
+WireDatatype = Literal[
+    "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64",
+    "string", "status_table", "status_count",
+]  # fmt: skip
+"""How the device encodes a point (the profile's `datatype`; an enum is its raw type)."""
+JsonType = Literal["boolean", "integer", "number", "string"]
+"""The JSON type of the point's `value` (an enum point reads as its string label)."""
+
+
+class BirthPoint(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One point as its profile describes it, with its current value."""
+
     name: str
-    datatype: str
+    datatype: WireDatatype
+    json_type: JsonType
     unit: str | None = None
     writable: bool = False
+    """The gateway writes it: an output it drives (zone lights, a zone's HVAC enable and
+    setpoint, gate relays, schedule, event rule, default and emergency outputs), booked or
+    not. Exactly the points `cmd/set_point` accepts."""
+    min: float | None = None
+    max: float | None = None
+    enum: dict[str, str] | None = None
+    """Raw value (as text) -> label, for enum points."""
+    roles: list[str] = field(default_factory=list)
+    """What the point means (docs/drivers.md "Point roles"), e.g. `hvac.setpoint`."""
+    zone: str | None = None
+    """The zone the point serves (a light channel may serve another zone than its device)."""
     value: Scalar = None
     quality: Quality = "uncertain"
 
 
-class BirthDevice(Struct, frozen=True, kw_only=True):
+class BirthDevice(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     id: str
     profile: str
+    name: str = ""
     zone: str | None = None
+    floor: int = 0
     location: dict[str, Any] = field(default_factory=dict)
     online: bool = False
     points: list[BirthPoint] = field(default_factory=list)
 
 
-class BirthZone(Struct, frozen=True, kw_only=True):
+class BirthZone(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     id: str
     kind: str
     name: str = ""
@@ -181,12 +206,36 @@ class BirthZone(Struct, frozen=True, kw_only=True):
 
 
 class BirthBody(Struct, frozen=True, kw_only=True):
-    """The full inventory, sent on every connect and on `cmd/rebirth`."""
+    """The full inventory a birth provider returns; the session sends it as a `birth`
+    head and `birth/part/{i}` parts (`edge.uplink.birth.split`), each under 128 KB."""
 
     zones: list[BirthZone]
     devices: list[BirthDevice]
     software: str = ""
     config_version: str = ""
+
+
+class BirthHeadBody(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`birth`: the zones and how many devices, points and parts make up this birth."""
+
+    birth_id: str
+    """Shared by the head and its parts; new for every birth."""
+    parts: Annotated[int, Meta(ge=0)]
+    devices: Annotated[int, Meta(ge=0)]
+    points: Annotated[int, Meta(ge=0)]
+    zones: list[BirthZone]
+    software: str = ""
+    config_version: str = ""
+
+
+class BirthPartBody(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`birth/part/{part}`: whole devices of the birth `birth_id`, part `part` of `parts`."""
+
+    birth_id: str
+    part: Annotated[int, Meta(ge=0)]
+    parts: Annotated[int, Meta(ge=1)]
+    config_version: str = ""
+    devices: list[BirthDevice]
 
 
 class StatusBody(Struct, frozen=True, kw_only=True):
@@ -215,11 +264,22 @@ class Status(Envelope, frozen=True, kw_only=True, tag="status"):
     online: bool
 
 
-class Birth(Envelope, frozen=True, kw_only=True, tag="birth"):
+class Birth(Envelope, frozen=True, kw_only=True, tag="birth", forbid_unknown_fields=True):
+    birth_id: str
+    parts: Annotated[int, Meta(ge=0)]
+    devices: Annotated[int, Meta(ge=0)]
+    points: Annotated[int, Meta(ge=0)]
     zones: list[BirthZone]
-    devices: list[BirthDevice]
     software: str = ""
     config_version: str = ""
+
+
+class BirthPart(Envelope, frozen=True, kw_only=True, tag="birth_part", forbid_unknown_fields=True):
+    birth_id: str
+    part: Annotated[int, Meta(ge=0)]
+    parts: Annotated[int, Meta(ge=1)]
+    config_version: str = ""
+    devices: list[BirthDevice]
 
 
 class State(Envelope, frozen=True, kw_only=True, tag="state"):
@@ -265,12 +325,13 @@ class CmdRes(Envelope, frozen=True, kw_only=True, tag="cmd_res"):
     result: dict[str, Any] | None = None
 
 
-Outbound = Status | Birth | State | Event | Alarm | Energy | CmdRes
+Outbound = Status | Birth | BirthPart | State | Event | Alarm | Energy | CmdRes
 
 # Body type -> wire type, for the consistency test and the docs.
 BODY_OF: dict[type[Struct], type[Struct]] = {
     Status: StatusBody,
-    Birth: BirthBody,
+    Birth: BirthHeadBody,
+    BirthPart: BirthPartBody,
     State: StateBody,
     Event: EventBody,
     Alarm: AlarmBody,

@@ -9,9 +9,10 @@ daemon's command processor and booking sync), so the transport decides nothing.
 `backoff_cap_s`, and a slow retry (`auth_retry_s`) when the broker refuses our
 credentials (reported in `LinkState.auth_failure`, which raises an alarm). On every
 connect: bump the persisted `session`, subscribe, publish `status` online (retained; the
-Last Will says offline with the same session), publish `birth`, then drain the outbox at
-QoS 1 with a bounded in-flight window. A message leaves the outbox only after its PUBACK;
-after a reconnect, unacknowledged messages go again with the same msg_id.
+Last Will says offline with the same session), publish `birth` (retained, a head and
+parts: edge.uplink.birth), then drain the outbox at QoS 1 with a bounded in-flight
+window. A message leaves the outbox only after its PUBACK; after a reconnect,
+unacknowledged messages go again with the same msg_id.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from edge.config.model import Uplink as UplinkSettings
 from edge.storage import Database, StorageError, kv
 from edge.tasks import cancel_and_wait
 from edge.uplink.backoff import Backoff
-from edge.uplink.contract import Birth, BirthBody, Status, Topics
+from edge.uplink.birth import MESSAGE_LIMIT, split
+from edge.uplink.contract import Birth, BirthBody, BirthPart, Status, Topics
 from edge.uplink.link import LinkState
 from edge.uplink.outbox import NOT_LIVE, Outbox, Row
 
@@ -58,6 +60,8 @@ class Inbound(Protocol):
 
 
 PUBLISH_TIMEOUT_S = 60.0
+BIRTH_PARTS_KEY = "uplink.birth.parts"
+"""How many retained parts the last birth left on the broker (the surplus is cleared)."""
 _AUTH_CODES = {4, 5, 134, 135, 138}  # 3.1.1 bad credentials / not authorised; 5.0 equivalents
 
 
@@ -263,19 +267,38 @@ class Uplink:
         log.info("uplink_connected", session=session, depth=self.outbox.depth)
 
     async def _publish_birth(self, client: aiomqtt.Client, session: int) -> None:
+        """The parts, the clearing of the retained parts an earlier, larger birth left (an
+        empty retained payload deletes them), then the head: all retained, so the head
+        arrives when the rest is in place."""
         body = await self._birth()
+        birth_id = uuid.uuid4().hex
+        head, parts = split(body, birth_id)
+        for part in parts:
+            seq = await self._db.run(lambda c: kv.bump(c, "uplink.seq.birth_part"))
+            wire = BirthPart(
+                session=session, seq=seq, msg_id=uuid.uuid4().hex, ts=self._clock.now(),
+                **msgspec.structs.asdict(part),
+            )  # fmt: skip
+            await self._publish_retained(client, f"birth/part/{part.part}", wire)
+        before = await self._db.run(lambda c: kv.get(c, BIRTH_PARTS_KEY))
+        for stale in range(len(parts), int(before or 0)):
+            topic = self.topics.up(f"birth/part/{stale}")
+            await client.publish(topic, b"", qos=1, retain=True)
+        await self._db.run(lambda c: kv.put(c, BIRTH_PARTS_KEY, str(len(parts))))
         seq = await self._db.run(lambda c: kv.bump(c, "uplink.seq.birth"))
-        birth = Birth(
-            session=session,
-            seq=seq,
-            msg_id=uuid.uuid4().hex,
-            ts=self._clock.now(),
-            zones=body.zones,
-            devices=body.devices,
-            software=body.software,
-            config_version=body.config_version,
-        )
-        await client.publish(self.topics.up("birth"), self._encoder.encode(birth), qos=1)
+        wire_head = Birth(
+            session=session, seq=seq, msg_id=uuid.uuid4().hex, ts=self._clock.now(),
+            **msgspec.structs.asdict(head),
+        )  # fmt: skip
+        await self._publish_retained(client, "birth", wire_head)
+
+    async def _publish_retained(
+        self, client: aiomqtt.Client, topic: str, message: Birth | BirthPart
+    ) -> None:
+        payload = self._encoder.encode(message)
+        if len(payload) >= MESSAGE_LIMIT:  # one device bigger than a part: say so
+            log.error("birth_message_too_large", topic=topic, size=len(payload))
+        await client.publish(self.topics.up(topic), payload, qos=1, retain=True)
 
     async def _drain(self, client: aiomqtt.Client, session: int) -> None:
         window = asyncio.Semaphore(self.config.inflight)

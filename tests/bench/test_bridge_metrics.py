@@ -114,7 +114,8 @@ def test_each_peer_parser_reads_its_own_messages() -> None:
     birth = {
         "devices": [{"id": "d003", "points": [{"name": "r01", "value": 0, "quality": "good"}]}]
     }
-    (h,) = parse_subscriber_line("edged", f"2.0 {BIRTH_TOPIC} {json.dumps(birth)}".encode())
+    line = f"2.0 {BIRTH_TOPIC}/part/0 {json.dumps(birth)}".encode()
+    (h,) = parse_subscriber_line("edged", line)
     assert (h.device, h.register, h.value, h.flagged) == (3, 1, 0, True)
     assert parse_subscriber_line("edged", b"1.0 edge/v1/bench/gw/status {}\n") == []
     assert parse_subscriber_line("bare", b"1.0 bench/probe probe\n") == []

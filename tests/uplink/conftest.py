@@ -37,12 +37,15 @@ def sample_birth() -> BirthBody:
                     BirthPoint(
                         name="setpoint",
                         datatype="float32",
+                        json_type="number",
                         unit="degC",
                         writable=True,
                         value=21.5,
                         quality="good",
                     ),
-                    BirthPoint(name="temp", datatype="float32", unit="degC", value=20.1),
+                    BirthPoint(
+                        name="temp", datatype="float32", json_type="number", unit="degC", value=20.1
+                    ),
                 ],
             )
         ],

@@ -32,8 +32,9 @@ async def test_connect_announces_status_birth_then_drains(
     assert status[1]["online"] is False and status[1]["session"] == status[0]["session"]
     assert status[1]["seq"] == status[0]["seq"] + 1
     assert status[0]["online"] is True
-    birth = cloud.received["birth"][0]
-    assert birth["devices"][0]["points"][0]["writable"] is True
+    birth, part = cloud.received["birth"][0], cloud.received["birth_part"][0]
+    assert (birth["parts"], part["part"], part["birth_id"]) == (1, 0, birth["birth_id"])
+    assert part["devices"][0]["points"][0]["writable"] is True
     assert birth["session"] == status[0]["session"] == cloud.received["event"][0]["session"]
     early, live = cloud.received["event"]
     assert (early["kind"], early["historical"]) == ("early", True)
@@ -97,7 +98,8 @@ async def test_rebirth_command_gives_full_birth(
         await cloud.wait_for(lambda: len(cloud.received["birth"]) == 2, within=5)
         print(f"rebirth in {time.monotonic() - started:.3f} s")
     assert res["ok"] is True and res["code"] == "ok"
-    assert cloud.received["birth"][1]["devices"] == cloud.received["birth"][0]["devices"]
+    first, second = cloud.received["birth_part"]
+    assert second["devices"] == first["devices"] and second["birth_id"] != first["birth_id"]
 
 
 async def test_garbage_on_every_inbound_topic_keeps_uplink_alive(

@@ -16,6 +16,7 @@ from edge.uplink.contract import (
     COMMANDS,
     Alarm,
     Birth,
+    BirthPart,
     CmdRes,
     Energy,
     Event,
@@ -29,6 +30,7 @@ DIR = Path(__file__).parent
 TYPES: dict[str, Any] = {
     "status": Status,
     "birth": Birth,
+    "birth_part": BirthPart,
     "state": State,
     "event": Event,
     "alarm": Alarm,

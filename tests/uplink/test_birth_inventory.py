@@ -105,9 +105,21 @@ class BirthCollector:
 # ---------------------------------------------------------------- expectations from the files
 
 
+GPIO_KINDS: dict[str, dict[str, Any]] = {
+    # docs/drivers.md, GPIO: a relay is one writable bool point `relay` (gate.relay), an
+    # input one bool point `state` (door.contact); they have no profile file.
+    "gpio_relay": {"points": [{"name": "relay", "table": "coil", "writable": True,
+                               "roles": ["gate.relay"]}]},
+    "gpio_input": {"points": [{"name": "state", "table": "discrete",
+                               "roles": ["door.contact"]}]},
+}  # fmt: skip
+
+
 def profile_points(device: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The device's points: its profile file with the device's `points` overrides."""
-    data = tomllib.loads((PROFILES / f"{device['profile']}.toml").read_text(encoding="utf-8"))
+    data = GPIO_KINDS.get(device["profile"]) or tomllib.loads(
+        (PROFILES / f"{device['profile']}.toml").read_text(encoding="utf-8")
+    )
     overrides = device.get("points", {})
     return {p["name"]: {**p, **overrides.get(p["name"], {})} for p in data["points"]}
 

@@ -150,6 +150,7 @@ class Demo:
         self.b_end = datetime.combine(day, opts.booking_end, self.tz)
         if self.b_end <= self.b_start:
             self.b_end += timedelta(days=1)
+        self.booking_id = f"B-{self.b_start:%m%d%H%M}-{opts.court}"
         self.until = opts.until or self.b_end + timedelta(minutes=opts.post_end_min + 5)
         clock = SimClock(start, rate=opts.rate)
         self.clock = clock
@@ -210,7 +211,6 @@ class Demo:
 
     async def _publish_booking(self) -> None:
         zone = next(z for z in self.venue.config.zones if z.id == self.opts.court)
-        self.booking_id = f"B-{self.b_start:%m%d%H%M}-{self.opts.court}"
         booking = {
             "booking_id": self.booking_id,
             "zone": self.opts.court,
@@ -362,7 +362,8 @@ class Demo:
                 self.seen.plate_at = now
                 self.venue.scan(plate_reader, PLATE)
                 self.tl.say(f"car {PLATE} at {plate_reader} (gate {park_gate})")
-            if self.seen.scan_at is None and now >= scan_at and reader is not None:
+            # The pass names the booking: no scan before the booking was published.
+            if self.seen.scan_at is None and published and now >= scan_at and reader is not None:
                 self._scan(reader, gate_id)
             if barrier is not None:
                 for e in barrier.pulses[barrier_seen:]:

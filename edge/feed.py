@@ -129,9 +129,12 @@ class Feed:
                 alarm_id=ev.alarm_id,
                 action=alarm_action(ev.state),
                 severity=ev.severity.value,
+                alarm_class=ev.cls,
                 text=ev.message,
                 device=ev.device,
+                zone=ev.zone,
                 by=ev.ack_by,
+                occurrence=ev.occurrence,
             )
         )
 

@@ -39,6 +39,7 @@ from edge.liveness import Liveness
 from edge.ops import Operations
 from edge.storage_watch import StorageWatch
 from edge.stores import Stores
+from edge.summary import SummaryComponent
 from edge.supervisor import Component, Factory
 from edge.uplink import BirthBody, Uplink
 from edge.uplink.session import Inbound
@@ -223,6 +224,7 @@ def plan(venue: Venue, stores: Stores, services: Services) -> dict[str, Spec]:
                 s.access_loss,
             ),
         )  # fmt: skip
+    specs["summary"] = Spec(b"", lambda: SummaryComponent(services.venue, s, clock))
     specs["uplink"] = Spec(
         _key(uplink, cfg.site.id, cfg.site.gateway),
         lambda: UplinkComponent(venue, stores, services),

@@ -28,7 +28,9 @@ from edge.uplink import schemas
 from edge.uplink.contract import Topics
 from edge.uplink.signing import sign
 
-UP_STREAMS = ("status", "birth", "birth_part", "state", "event", "alarm", "energy", "cmd_res")
+UP_STREAMS = (
+    "status", "birth", "birth_part", "state", "event", "alarm", "energy", "summary", "cmd_res",
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------------- a small JSON Schema check

@@ -48,7 +48,11 @@ QUEUED_STREAMS: dict[str, Priority] = {
     "event": Priority.EVENT,
     "energy": Priority.ENERGY,
     "state": Priority.STATE,
+    "summary": Priority.STATE,
 }
+
+RETAINED_STREAMS = frozenset({"summary"})
+"""Queued streams the broker keeps the latest of (a late subscriber sees the present)."""
 
 
 class Topics:
@@ -124,14 +128,19 @@ class EventBody(Struct, frozen=True, kw_only=True):
 
 class AlarmBody(Struct, frozen=True, kw_only=True):
     alarm_id: Ident
-    """Stable key of the condition, e.g. `device_offline:hvac-1`."""
+    """Stable key of the condition, `{class}:{source}`, e.g. `comm_lost:hvac-1`."""
     action: AlarmAction
     severity: Literal["critical", "major", "minor", "warning"] = "major"
+    alarm_class: str = field(default="", name="class")
+    """The detector's class (docs/alarms.md), e.g. `comm_lost`, `fire_alarm`."""
     text: str = ""
     device: str | None = None
+    zone: str | None = None
     point: str | None = None
     by: str | None = None
     """Who acknowledged (for `ack`)."""
+    occurrence: int = 1
+    """How many times this alarm id has been raised (a new one after a clear)."""
 
 
 class EnergyBody(Struct, frozen=True, kw_only=True):
@@ -242,6 +251,49 @@ class StatusBody(Struct, frozen=True, kw_only=True):
     online: bool
 
 
+Severity = Literal["critical", "major", "minor", "warning"]
+
+
+class AlarmCounts(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Open alarms (active, acknowledged, returned or shelved) by severity."""
+
+    critical: int = 0
+    major: int = 0
+    minor: int = 0
+    warning: int = 0
+
+
+class Figures(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The twin's headline figures for the venue or one zone (docs/mqtt.md "summary")."""
+
+    lights_on: int
+    """Light outputs (role `lighting.switch`) reading on."""
+    lights_total: int
+    devices_online: int
+    devices_total: int
+    gates_faulted: int
+    """Gates whose controller is offline or has an open alarm."""
+    gates_total: int
+    cameras_online: int
+    """Cameras (role `camera.online`) answering their probe."""
+    cameras_total: int
+    fire_devices_normal: int
+    """Fire field devices reported normal by the panel gateways (roles `fire.devices_*`)."""
+    fire_devices_alarm: int
+    fire_devices_fault: int
+    alarms_open: AlarmCounts
+    energy_today_kwh: float
+    """Since local midnight: the venue's top-level meters, or the zone's own meters."""
+
+
+class SummaryBody(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    day: str
+    """The venue's local date (YYYY-MM-DD) that `energy_today_kwh` counts."""
+    venue: Figures
+    zones: dict[str, Figures]
+    """Every zone; a parent zone counts its children's devices too."""
+
+
 # ---------------------------------------------------------------- wire types (what the cloud sees)
 
 
@@ -300,10 +352,13 @@ class Alarm(Envelope, frozen=True, kw_only=True, tag="alarm"):
     alarm_id: Ident
     action: AlarmAction
     severity: Literal["critical", "major", "minor", "warning"] = "major"
+    alarm_class: str = field(default="", name="class")
     text: str = ""
     device: str | None = None
+    zone: str | None = None
     point: str | None = None
     by: str | None = None
+    occurrence: int = 1
 
 
 class Energy(Envelope, frozen=True, kw_only=True, tag="energy"):
@@ -316,6 +371,12 @@ class Energy(Envelope, frozen=True, kw_only=True, tag="energy"):
     booking_id: str | None = None
 
 
+class Summary(Envelope, frozen=True, kw_only=True, tag="summary", forbid_unknown_fields=True):
+    day: str
+    venue: Figures
+    zones: dict[str, Figures]
+
+
 class CmdRes(Envelope, frozen=True, kw_only=True, tag="cmd_res"):
     cmd_id: str | None
     name: str
@@ -325,7 +386,7 @@ class CmdRes(Envelope, frozen=True, kw_only=True, tag="cmd_res"):
     result: dict[str, Any] | None = None
 
 
-Outbound = Status | Birth | BirthPart | State | Event | Alarm | Energy | CmdRes
+Outbound = Status | Birth | BirthPart | State | Event | Alarm | Energy | Summary | CmdRes
 
 # Body type -> wire type, for the consistency test and the docs.
 BODY_OF: dict[type[Struct], type[Struct]] = {
@@ -336,16 +397,18 @@ BODY_OF: dict[type[Struct], type[Struct]] = {
     Event: EventBody,
     Alarm: AlarmBody,
     Energy: EnergyBody,
+    Summary: SummaryBody,
     CmdRes: CmdResBody,
 }
 
-QueuedBody = StateBody | EventBody | AlarmBody | EnergyBody | CmdResBody
+QueuedBody = StateBody | EventBody | AlarmBody | EnergyBody | SummaryBody | CmdResBody
 
 STREAM_OF_BODY: dict[type[Struct], str] = {
     StateBody: "state",
     EventBody: "event",
     AlarmBody: "alarm",
     EnergyBody: "energy",
+    SummaryBody: "summary",
     CmdResBody: "cmd_res",
 }
 

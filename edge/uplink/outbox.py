@@ -183,8 +183,9 @@ class SpillFull(StorageError):
 
 
 def is_evictable(stream: str, body: QueuedBody) -> bool:
-    """Only `state` and plain events may be dropped; never access events or overflow reports."""
-    if stream == "state":
+    """Only `state`, `summary` and plain events may be dropped; never access events or
+    overflow reports."""
+    if stream in ("state", "summary"):
         return True
     if stream == "event" and isinstance(body, EventBody):
         return not body.kind.startswith("access") and body.kind != "buffer_overflow"
@@ -802,7 +803,7 @@ def _fetch(
     conn: sqlite3.Connection, *, cursor: dict[int, int], skip: set[int], limit: int = FETCH_BATCH
 ) -> list[Row]:
     rows: list[Row] = []
-    for prio in sorted(int(p) for p in QUEUED_STREAMS.values()):
+    for prio in sorted({int(p) for p in QUEUED_STREAMS.values()}):
         if len(rows) >= limit:
             break
         for r in conn.execute(

@@ -36,7 +36,7 @@ from edge.storage import Database, StorageError, kv
 from edge.tasks import cancel_and_wait
 from edge.uplink.backoff import Backoff
 from edge.uplink.birth import MESSAGE_LIMIT, split
-from edge.uplink.contract import Birth, BirthBody, BirthPart, Status, Topics
+from edge.uplink.contract import RETAINED_STREAMS, Birth, BirthBody, BirthPart, Status, Topics
 from edge.uplink.link import LinkState
 from edge.uplink.outbox import NOT_LIVE, Outbox, Row
 
@@ -313,8 +313,9 @@ class Uplink:
     ) -> None:
         try:
             await client.publish(
-                self.topics.up(row.stream), row.wire(session), qos=1, timeout=PUBLISH_TIMEOUT_S
-            )
+                self.topics.up(row.stream), row.wire(session), qos=1,
+                retain=row.stream in RETAINED_STREAMS, timeout=PUBLISH_TIMEOUT_S,
+            )  # fmt: skip
         finally:
             window.release()
         self.outbox.ack(row)

@@ -13,12 +13,15 @@ online drop by exactly one.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import aiomqtt
 
 from edge.clock import SimClock
 from edge.daemon import Daemon
@@ -113,6 +116,25 @@ def alarms(cloud: CloudEmulator, alarm_id: str) -> list[dict[str, Any]]:
     return [m for m in cloud.received["alarm"] if m.get("alarm_id") == alarm_id]
 
 
+def summary(cloud: CloudEmulator) -> dict[str, Any]:
+    """The venue's figures in the latest `summary` (docs/mqtt.md), {} before the first."""
+    got = cloud.received["summary"]
+    return got[-1]["venue"] if got else {}
+
+
+async def summary_is(cloud: CloudEmulator, truth: Callable[[], dict[str, Any]]) -> None:
+    """Until the latest summary's figures equal the simulator's truth (named keys only)."""
+
+    def matches() -> bool:
+        want, got = truth(), summary(cloud)
+        return all(got.get(k) == v for k, v in want.items())
+
+    try:
+        await cloud.wait_for(matches, 15)
+    except TimeoutError:
+        raise AssertionError(f"summary {summary(cloud)} is not the truth {truth()}") from None
+
+
 async def test_fire_panel_and_cameras_through_the_daemon(
     tmp_path: Path, mosquitto: MosquittoBroker
 ) -> None:
@@ -155,10 +177,29 @@ async def test_fire_panel_and_cameras_through_the_daemon(
                 lights = venue.world.devices["lights-1"]
                 assert isinstance(lights, LightingController)
                 assert not lights.commanded(1) and not lights.commanded(2)
+                offline: set[str] = set()
+                fire_alarms = 0
+
+                def truth() -> dict[str, Any]:
+                    """What the simulator says, in the summary's terms."""
+                    assert isinstance(lights, LightingController)
+                    return {
+                        "lights_on": sum(lights.commanded(ch) for ch in range(1, 9)),
+                        "lights_total": 8,
+                        "cameras_online": CAMERAS - len(offline),
+                        "cameras_total": CAMERAS,
+                        "devices_online": 2 + CAMERAS - len(offline),
+                        "devices_total": 2 + CAMERAS,
+                        "fire_devices_normal": 2499 - fire_alarms,
+                        "fire_devices_alarm": fire_alarms,
+                    }
+
+                await summary_is(cloud, truth)
 
                 # (1) Fire on loop 3, device 17: linkage, then the alarms upstream.
                 fired = time.monotonic()
                 await venue.fault("fire_device_alarm", "fire-gw", loop=3, device=17)
+                fire_alarms = 1
                 lit = await until(lambda: lights.commanded(1) and lights.commanded(2), 10)
                 linkage = lit - fired
                 await cloud.wait_for(lambda: bool(alarms(cloud, "fire_alarm:fire-gw")), 10)
@@ -175,6 +216,8 @@ async def test_fire_panel_and_cameras_through_the_daemon(
                       f"{linkage * 1000:.0f} ms (budget {LINKAGE_BUDGET_S * 1000:.0f} ms); "
                       f"both alarms at the cloud after {upstream:.2f} s")  # fmt: skip
                 assert linkage <= LINKAGE_BUDGET_S
+                await summary_is(cloud, truth)
+                assert summary(cloud)["alarms_open"]["critical"] >= 2  # panel and device
 
                 # (2) Loop 7 open circuit: its fault alarm.
                 await venue.fault("fire_loop_fault", "fire-gw", loop=7)
@@ -187,6 +230,7 @@ async def test_fire_panel_and_cameras_through_the_daemon(
                 victim = cams.names[6]
                 gone = time.monotonic()
                 await cams.set_fault(victim, "offline", True)
+                offline.add(victim)
                 await cloud.wait_for(lambda: bool(alarms(cloud, f"comm_lost:{victim}")), 20)
                 seen = time.monotonic() - gone
                 assert alarms(cloud, f"comm_lost:{victim}")[0]["action"] == "raise"
@@ -198,8 +242,21 @@ async def test_fire_panel_and_cameras_through_the_daemon(
                 # Offline after FAIL_AFTER failed probes (one may be under way), then the
                 # alarm's own delay and the trip to the cloud.
                 assert seen <= threshold + PROBE_S + 2.0
+                await summary_is(cloud, truth)
                 await cams.set_fault(victim, "offline", False)
+                offline.clear()
                 await until(lambda: cameras_online() == CAMERAS, 20)
+                await summary_is(cloud, truth)
+                print("summary at the end:", json.dumps(cloud.received["summary"][-1]))
+
+                # A consumer that joins now gets the present at once: the summary is retained.
+                async with aiomqtt.Client(mosquitto.host, mosquitto.port) as late:
+                    await late.subscribe("edge/v1/safety/gw-1/summary", qos=1)
+                    async with asyncio.timeout(5):
+                        async for message in late.messages:
+                            assert message.retain and isinstance(message.payload, bytes)
+                            assert json.loads(message.payload)["venue"] == summary(cloud)
+                            break
                 assert not [v for v in cloud.violations if "status" not in v[0]], cloud.violations
             finally:
                 daemon.request_stop()

@@ -22,6 +22,7 @@ from edge.uplink.contract import (
     Event,
     State,
     Status,
+    Summary,
 )
 
 DIR = Path(__file__).parent
@@ -35,6 +36,7 @@ TYPES: dict[str, Any] = {
     "event": Event,
     "alarm": Alarm,
     "energy": Energy,
+    "summary": Summary,
     "cmd_res": CmdRes,
     "bookings": BookingSnapshot,
     "bookings_delta": BookingDelta,

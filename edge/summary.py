@@ -1,0 +1,216 @@
+"""The twin's headline figures: a retained `summary` for the venue and every zone.
+
+Lights on, devices online, gates with a fault, cameras online, fire devices by state, open
+alarms by severity and energy since local midnight, counted from the stores by role (never
+by profile name). The `summary` component recomputes them every `TICK_S` and queues a
+`summary` message when a figure changed, at most every `MIN_INTERVAL_S`; the broker keeps
+the latest (retained), so a consumer that joins late sees the present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from edge.alarms.model import AlarmRecord
+from edge.clock import Clock
+from edge.energy.nesting import upstream_meters
+from edge.field.points import PointTable
+from edge.journal import MAX_QUERY_ROWS, Journal
+from edge.stores import Stores
+from edge.uplink.contract import AlarmCounts, Figures, SummaryBody
+from edge.venue import Venue, VenueRef
+
+log = structlog.get_logger("edge.summary")
+TICK_S = 1.0
+MIN_INTERVAL_S = 5.0
+ENERGY_REFRESH_S = 60.0
+FIRE_ROLES = ("fire.devices_normal", "fire.devices_alarm", "fire.devices_fault")
+
+
+@dataclass
+class _Tally:
+    lights_on: int = 0
+    lights_total: int = 0
+    devices_online: int = 0
+    devices_total: int = 0
+    gates_faulted: int = 0
+    gates_total: int = 0
+    cameras_online: int = 0
+    cameras_total: int = 0
+    fire: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIRE_ROLES, 0))
+    alarms: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("critical", "major", "minor", "warning"), 0)
+    )
+    energy_kwh: float = 0.0
+
+    def figures(self) -> Figures:
+        return Figures(
+            lights_on=self.lights_on, lights_total=self.lights_total,
+            devices_online=self.devices_online, devices_total=self.devices_total,
+            gates_faulted=self.gates_faulted, gates_total=self.gates_total,
+            cameras_online=self.cameras_online, cameras_total=self.cameras_total,
+            fire_devices_normal=self.fire["fire.devices_normal"],
+            fire_devices_alarm=self.fire["fire.devices_alarm"],
+            fire_devices_fault=self.fire["fire.devices_fault"],
+            alarms_open=AlarmCounts(**self.alarms),
+            energy_today_kwh=round(self.energy_kwh, 3),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EnergyToday:
+    """kWh since local midnight: the venue's (top-level meters) and each zone's own."""
+
+    venue: float = 0.0
+    zones: Mapping[str, float] = field(default_factory=dict)
+
+
+def summarise(
+    venue: Venue,
+    points: PointTable,
+    open_alarms: Iterable[AlarmRecord],
+    energy: EnergyToday,
+    day: str,
+) -> SummaryBody:
+    """Every figure for the venue and each zone (a zone counts its sub-zones too)."""
+    cfg = venue.config
+    parents = {z.id: z.parent for z in cfg.zones}
+
+    def chain(zone: str | None) -> list[str]:
+        out: list[str] = []
+        while zone is not None and zone not in out:
+            out.append(zone)
+            zone = parents.get(zone)
+        return out
+
+    whole = _Tally()
+    zones = {z.id: _Tally() for z in cfg.zones}
+
+    def each(zone: str | None) -> list[_Tally]:
+        return [whole, *(zones[z] for z in chain(zone) if z in zones)]
+
+    online = points.devices()
+    device_zone = {d.id: d.zone for d in cfg.devices}
+    for d in cfg.devices:
+        for t in each(d.zone):
+            t.devices_total += 1
+            t.devices_online += bool(online.get(d.id))
+    for ref, info in venue.points.items():
+        roles = info.roles
+        if not roles:
+            continue
+        st = points.get(ref)
+        value = None if st is None else st.value
+        zone = info.zone or device_zone.get(info.device)
+        if "lighting.switch" in roles:
+            for t in each(zone):
+                t.lights_total += 1
+                t.lights_on += value is True
+        if "camera.online" in roles:
+            for t in each(zone):
+                t.cameras_total += 1
+                t.cameras_online += value is True
+        for role in FIRE_ROLES:
+            if role in roles and isinstance(value, int) and not isinstance(value, bool):
+                for t in each(zone):
+                    t.fire[role] += value
+    alarms = list(open_alarms)
+    alarmed = {a.device for a in alarms if a.device}
+    for gate in cfg.access.gates:
+        faulted = online.get(gate.device) is not True or gate.device in alarmed
+        for t in each(device_zone.get(gate.device)):
+            t.gates_total += 1
+            t.gates_faulted += faulted
+    for a in alarms:
+        for t in each(a.zone):
+            t.alarms[a.severity.value] += 1
+    whole.energy_kwh = energy.venue
+    for z, t in zones.items():
+        t.energy_kwh = energy.zones.get(z, 0.0)
+    return SummaryBody(
+        day=day, venue=whole.figures(), zones={z: t.figures() for z, t in zones.items()}
+    )
+
+
+def top_level_meters(venue: Venue) -> frozenset[str]:
+    """Meters with no meter upstream of them: their sum is the venue's energy, once."""
+    cfg = venue.config
+    meter_zone = {
+        info.device: info.zone or venue.zone_of.get(info.device)
+        for info in venue.points.values()
+        if "meter.energy_import" in info.roles
+    }
+    parents = {z.id: z.parent for z in cfg.zones}
+    upstream, _ = upstream_meters(
+        meter_zone, parents, cfg.energy.upstream, cfg.energy.nested_meters
+    )
+    return frozenset(m for m in meter_zone if m not in upstream)
+
+
+async def energy_since(journal: Journal, midnight: datetime, top: frozenset[str]) -> EnergyToday:
+    """From the journal's energy intervals (meter and zone) that ended since `midnight`."""
+    rows = await journal.query(kind="energy", since=midnight, limit=MAX_QUERY_ROWS)
+    venue, zones = 0.0, dict[str, float]()
+    for r in rows:
+        kwh = float(r["body"].get("kwh", 0.0))
+        if r["actor"] == "meter" and r["subject"] in top:
+            venue += kwh
+        elif r["actor"] == "zone" and r["zone"]:
+            zones[r["zone"]] = zones.get(r["zone"], 0.0) + kwh
+    return EnergyToday(venue, zones)
+
+
+class SummaryComponent:
+    """The `summary` component: figures every TICK_S, queued when they change."""
+
+    name = "summary"
+
+    def __init__(self, venue: VenueRef, stores: Stores, clock: Clock) -> None:
+        self._venue = venue
+        self._stores = stores
+        self._clock = clock
+        self._last: SummaryBody | None = None
+        self._sent_mono = float("-inf")
+        self._energy = EnergyToday()
+        self._energy_mono = float("-inf")
+
+    async def run(self, ready: Callable[[], None]) -> None:
+        ready()
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # figures are best effort; the next tick tries again
+                log.exception("summary_failed")
+            await self._clock.sleep(TICK_S)
+
+    async def tick(self) -> SummaryBody | None:
+        """Recompute; queue and return the summary when it changed (and may be sent)."""
+        venue = self._venue.get()
+        tz = ZoneInfo(venue.config.site.timezone)
+        local = self._clock.now().astimezone(tz)
+        mono = self._clock.monotonic()
+        if mono - self._energy_mono >= ENERGY_REFRESH_S or (
+            self._last is not None and self._last.day != local.date().isoformat()
+        ):
+            midnight = datetime.combine(local.date(), time(), tz)
+            self._energy = await energy_since(
+                self._stores.journal, midnight, top_level_meters(venue)
+            )
+            self._energy_mono = mono
+        body = summarise(
+            venue, self._stores.points, self._stores.alarms.open_alarms(), self._energy,
+            local.date().isoformat(),
+        )  # fmt: skip
+        if body == self._last or mono - self._sent_mono < MIN_INTERVAL_S:
+            return None
+        self._last, self._sent_mono = body, mono
+        try:
+            self._stores.outbox.put_nowait(body)
+        except Exception:  # the outbox logs and counts; the next change is sent anyway
+            log.exception("summary_enqueue_failed")
+        return body

@@ -27,7 +27,14 @@ from edge.energy import BookingEnergy, EnergyInterval
 from edge.journal import Entry
 from edge.stores import EnergyRecord, Stores
 from edge.topic import Topic
-from edge.uplink.contract import AlarmBody, EnergyBody, EventBody, PointValue, StateBody
+from edge.uplink.contract import (
+    AlarmBody,
+    EnergyBody,
+    EstimateReason,
+    EventBody,
+    PointValue,
+    StateBody,
+)
 from edge.venue import VenueRef
 
 log = structlog.get_logger("edge.feed")
@@ -59,6 +66,19 @@ def quality(q: Quality) -> Literal["good", "bad", "uncertain", "stale"]:
             return "uncertain"
         case Quality.COMM_FAIL:
             return "bad"
+
+
+def estimate_reasons(reasons: list[str]) -> list[EstimateReason]:
+    """The contract's reasons; one the contract does not know (a new estimator) is
+    logged and left out rather than sent outside the schema."""
+    known: list[EstimateReason] = []
+    for r in reasons:
+        match r:
+            case "gap" | "reset" | "rebased" | "before_data":
+                known.append(r)
+            case _:
+                log.warning("energy_reason_not_in_contract", reason=r)
+    return known
 
 
 def scalar(value: object) -> bool | int | float | str | None:
@@ -164,21 +184,25 @@ class Feed:
         if isinstance(rec, BookingEnergy):
             body = EnergyBody(
                 kind="booking_total",
-                meter=",".join(sorted(rec.meters)),
+                meters=dict(sorted(rec.meters.items())),
                 start=rec.start,
                 end=rec.end,
                 kwh=rec.kwh,
+                estimated=rec.estimated,
+                reasons=estimate_reasons(rec.reasons),
                 zone=rec.zone,
                 booking_id=rec.booking_id,
             )
         else:
             assert isinstance(rec, EnergyInterval)
             body = EnergyBody(
-                kind="interval",
-                meter=rec.subject,
+                kind="meter_interval" if rec.kind == "meter" else "zone_interval",
+                meter=rec.subject if rec.kind == "meter" else None,
                 start=rec.start,
                 end=rec.end,
                 kwh=rec.kwh,
+                estimated=rec.estimated,
+                reasons=estimate_reasons(rec.reasons),
                 zone=rec.zone,
             )
         self._put(body)

@@ -576,7 +576,7 @@ class Demo:
             if kind == "booking_total":
                 self.tl.say(
                     f"cloud: energy for booking {m.get('booking_id')}: {m.get('kwh')} kWh "
-                    f"(meter {m.get('meter')})"
+                    f"(meters {', '.join(m.get('meters') or {})})"
                 )
             return
         if stream == "event":
@@ -714,7 +714,7 @@ class Demo:
         ]
         for msg in totals:
             truth = self._truth_kwh(
-                str(msg.get("meter", "")).split(","), str(msg.get("start")), str(msg.get("end"))
+                list(msg.get("meters") or {}), str(msg.get("start")), str(msg.get("end"))
             )
             line = f"energy reported by edged for the booking: {msg.get('kwh')} kWh"
             if truth is None or truth <= 0:

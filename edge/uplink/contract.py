@@ -143,12 +143,24 @@ class AlarmBody(Struct, frozen=True, kw_only=True):
     """How many times this alarm id has been raised (a new one after a clear)."""
 
 
-class EnergyBody(Struct, frozen=True, kw_only=True):
-    kind: Literal["interval", "booking_total"]
-    meter: str
+EnergyKind = Literal["meter_interval", "zone_interval", "booking_total"]
+"""`meter_interval`: one meter; `zone_interval`: a zone's own meters (sum, never mixed
+with meter intervals); `booking_total`: one booking, from its pre-conditioning start."""
+EstimateReason = Literal["gap", "reset", "rebased", "before_data"]
+
+
+class EnergyBody(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    kind: EnergyKind
     start: AwareDatetime
     end: AwareDatetime
     kwh: float
+    estimated: bool = False
+    """Some of it was estimated (see `reasons`, docs/energy.md)."""
+    reasons: list[EstimateReason] = field(default_factory=list)
+    meter: str | None = None
+    """The meter (`meter_interval`)."""
+    meters: dict[str, float] = field(default_factory=dict)
+    """`booking_total`: each meter's share in kWh; the shares add up to `kwh`."""
     zone: str | None = None
     booking_id: str | None = None
 
@@ -361,12 +373,15 @@ class Alarm(Envelope, frozen=True, kw_only=True, tag="alarm"):
     occurrence: int = 1
 
 
-class Energy(Envelope, frozen=True, kw_only=True, tag="energy"):
-    kind: Literal["interval", "booking_total"]
-    meter: str
+class Energy(Envelope, frozen=True, kw_only=True, tag="energy", forbid_unknown_fields=True):
+    kind: EnergyKind
     start: AwareDatetime
     end: AwareDatetime
     kwh: float
+    estimated: bool = False
+    reasons: list[EstimateReason] = field(default_factory=list)
+    meter: str | None = None
+    meters: dict[str, float] = field(default_factory=dict)
     zone: str | None = None
     booking_id: str | None = None
 

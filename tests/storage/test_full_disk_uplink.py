@@ -50,7 +50,7 @@ def body(i: int, rng: random.Random) -> QueuedBody:
     if roll < 0.95:
         return AlarmBody(alarm_id=f"door_forced:{i}", action="raise", severity="major")
     start = SystemClock().now()
-    return EnergyBody(kind="interval", meter="m1", start=start, end=start, kwh=0.01 * i)
+    return EnergyBody(kind="meter_interval", meter="m1", start=start, end=start, kwh=0.01 * i)
 
 
 @dataclass

@@ -82,7 +82,7 @@ async def test_drain_order_alarm_event_energy_state_and_fifo_within(tmp_path: Pa
     clock = SimClock(T0)
     async with Outbox(db, clock) as box:
         box.put_nowait(state(1))
-        box.put_nowait(EnergyBody(kind="interval", meter="m1", start=T0, end=T0, kwh=1.0))
+        box.put_nowait(EnergyBody(kind="meter_interval", meter="m1", start=T0, end=T0, kwh=1.0))
         box.put_nowait(state(2))
         box.put_nowait(EventBody(kind="a"))
         box.put_nowait(AlarmBody(alarm_id="x", action="raise"))
@@ -125,7 +125,7 @@ async def test_eviction_drops_oldest_state_never_alarms_access_or_energy(tmp_pat
     async with Outbox(db, clock, cfg) as box:
         await box.put(AlarmBody(alarm_id="a", action="raise"))
         await box.put(EventBody(kind="access_decision"))
-        await box.put(EnergyBody(kind="interval", meter="m", start=T0, end=T0, kwh=0.5))
+        await box.put(EnergyBody(kind="meter_interval", meter="m", start=T0, end=T0, kwh=0.5))
         await box.put(EventBody(kind="rule_action"))
         for i in range(20):
             await box.put(state(i))

@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
         help="where edged's socket lives (default /run/edged)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="tables show every column whole (by default, at a narrow terminal, other "
+        "columns are shortened or hidden first; ids are never cut)",
+    )
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for edged")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("status", help="daemon health at a glance").add_argument(
@@ -319,7 +325,7 @@ def _offline(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, default=str))
     else:
-        render(f"{args.command}", result)
+        render(f"{args.command}", result, args.wide)
     return EXIT_OK
 
 
@@ -350,7 +356,7 @@ def _main(argv: list[str] | None) -> int:
         if args.json:
             print(json.dumps(result, indent=2, sort_keys=True, default=str))
         else:
-            render(cmd, result)
+            render(cmd, result, args.wide)
 
     if not getattr(args, "watch", False):
         return _once(args, cmd, payload, show)

@@ -179,8 +179,6 @@ def run(args: argparse.Namespace, parse_value: Any) -> Any:
             return call(args.runtime_dir, cmd, payload, args.timeout)
         except DaemonNotRunning:
             pass  # nothing owns the link: open it ourselves, below
-        note = "edged is not running: opened the link directly"
-        return {**_direct(args, parse_value), "via": "direct", "note": note}
     return _direct(args, parse_value)
 
 

@@ -21,7 +21,7 @@ from drivers.modbus.offline import read_point, read_raw, scan, write_point
 from drivers.modbus.points import PointSpec, Table
 from drivers.modbus.profiles import load_profile, point_of, resolve
 from drivers.modbus.raw import exception_name
-from edge.cli.client import DaemonRefused, DaemonUnavailable, call
+from edge.cli.client import DaemonNotRunning, DaemonRefused, DaemonUnavailable, call
 from edge.config.errors import ConfigError
 from edge.config.load import load
 from edge.config.model import Device, ModbusRtuBus, ModbusRtuTcpBus, ModbusTcpBus
@@ -76,21 +76,25 @@ def _link(args: argparse.Namespace) -> tuple[Link, Device | None]:
     raise OfflineError("say which link: --config FILE --bus ID, --tcp HOST:PORT or --rtu PORT")
 
 
-def _refuse_if_owned(args: argparse.Namespace, link: Link, runtime_dir: Path) -> None:
-    if args.direct:
-        return
+def _refuse_if_owned(args: argparse.Namespace, link: Link, runtime_dir: Path) -> str:
+    """Refuse a link edged owns (unless --direct); else say how the link was opened."""
     try:
         status = call(runtime_dir, "status", {}, 2.0)
+    except DaemonNotRunning:
+        return "edged is not running: opened the link directly"
     except (DaemonUnavailable, DaemonRefused):
-        return
+        return "edged does not answer: opened the link directly"
     owned = {b["link"]: name for name, b in status.get("buses", {}).items()}
-    if link.label in owned:
-        raise OfflineError(
-            f"edged is running and owns {link.label} (bus '{owned[link.label]}'): "
-            "name a configured device (--ref DEVICE.POINT or --device D --address N) to go "
-            "through edged's bus, stop it (`systemctl stop edged`), "
-            "or pass --direct if you know the line can take two masters"
-        )
+    if link.label not in owned:
+        return "edged does not own this link: opened it directly"
+    if args.direct:
+        return f"opened {link.label} directly although edged owns it (--direct)"
+    raise OfflineError(
+        f"edged is running and owns {link.label} (bus '{owned[link.label]}'): "
+        "name a configured device (--ref DEVICE.POINT or --device D --address N) to go "
+        "through edged's bus, stop it (`systemctl stop edged`), "
+        "or pass --direct if you know the line can take two masters"
+    )
 
 
 async def _modbus(args: argparse.Namespace, link: Link, device: Device | None, value: Any) -> Any:
@@ -157,9 +161,9 @@ async def _modbus(args: argparse.Namespace, link: Link, device: Device | None, v
 
 def run_modbus(args: argparse.Namespace, value: Any) -> Any:
     link, device = _link(args)
-    _refuse_if_owned(args, link, args.runtime_dir)
+    note = _refuse_if_owned(args, link, args.runtime_dir)
     try:
-        return asyncio.run(_modbus(args, link, device, value))
+        result = asyncio.run(_modbus(args, link, device, value))
     except TransactionFailed as exc:
         if exc.exception_code is not None:
             code = exc.exception_code
@@ -169,6 +173,9 @@ def run_modbus(args: argparse.Namespace, value: Any) -> Any:
         raise OfflineError(f"{link.label}: {exc}") from None
     except ModbusDriverError as exc:
         raise OfflineError(f"{link.label}: {exc}") from None
+    if isinstance(result, dict):
+        return {**result, "via": "direct", "link": link.label, "note": note}
+    return result
 
 
 def run_gpio(args: argparse.Namespace, seconds: float) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from edge.cli.tables import Col, print_table
+from edge.cli.tables import Col, cell, print_table
 
 console = Console(highlight=False)
 _wide = False
@@ -59,6 +59,7 @@ def _status(r: dict[str, Any]) -> None:
             Col("reconnects", keep=3),
             Col("avg ms", keep=4),
             Col("max ms", keep=2),
+            Col("poll", keep=5),
         ],
         [
             [
@@ -71,6 +72,7 @@ def _status(r: dict[str, Any]) -> None:
                 b["reconnects"],
                 b["latency_avg_ms"],
                 b["latency_max_ms"],
+                _poll_ratio(b.get("poll")),
             ]
             for n, b in r["buses"].items()
         ],
@@ -88,13 +90,23 @@ def _status(r: dict[str, Any]) -> None:
         console.print(f"[red]database was corrupt and moved to {r['database']['recovered_from']}")
 
 
+def _poll_ratio(poll: dict[str, dict[str, Any]] | None) -> str | None:
+    """The slowest device's achieved poll period over its configured one (1.00x: on time)."""
+    ratios = [
+        p["achieved_s"] / p["configured_s"]
+        for p in (poll or {}).values()
+        if p.get("achieved_s") and p.get("configured_s")
+    ]
+    return f"{max(ratios):.2f}x" if ratios else None
+
+
 def _explain(r: dict[str, Any]) -> None:
     console.print(
         f"[bold]{r['output']}[/bold] = {r.get('value')!r}  (device reads {r['read_back']!r})"
     )
     console.print(
-        f"  level: {r.get('level')}  cause: {r.get('cause')}  "
-        f"since: {r.get('since') or '-'}  until: {r.get('until') or '-'}"
+        f"  level: {r.get('level')}  cause: {r.get('cause')}\n"
+        f"  since: {cell(r.get('since'))}  until: {cell(r.get('until'))}"
     )
     if r.get("detail"):
         console.print(f"  detail: {r['detail']}")
@@ -103,24 +115,30 @@ def _explain(r: dict[str, Any]) -> None:
 
 
 def _modbus(r: dict[str, Any]) -> None:
-    """A raw read or write: where it went, then reference, address and value per item."""
+    """A raw read or write: how the link was reached, then each item's 1-based
+    reference, protocol address and value."""
     if r.get("via") == "edged":
         poll = ""
         if r.get("poll_configured_s") is not None:
             achieved = r.get("poll_achieved_s")
-            got = f", achieved {achieved:g} s" if achieved is not None else ""
-            poll = f"; polls every {r['poll_configured_s']:g} s{got}"
-        console.print(f"{r['device']} on bus {r['bus']} ({r['link']}), via edged{poll}")
+            got = f" (achieved {achieved:.2f} s)" if achieved is not None else ""
+            poll = f"; its polls every {r['poll_configured_s']:g} s{got}"
+        console.print(f"{r['device']} via edged's bus {r['bus']}{poll}")
     else:
-        console.print(r.get("note") or "direct: edged does not own this link")
+        console.print(r.get("note") or "opened the link directly")
+    console.print(f"link: {r.get('link', '-')}")
     if r.get("point"):
         unit = f" {r['unit']}" if r.get("unit") else ""
         console.print(f"{r['point']} = {r.get('value')!r}{unit}")
     first = int(r.get("address", 0))
+    bits = r.get("table") in ("coil", "discrete")
+    rows = [
+        [first + 1 + n, first + n, v, None if bits else f"0x{int(v):04X}"]
+        for n, v in enumerate(r["values"])
+    ]
     verb = "wrote" if r.get("written") or "requested" in r else "read"
-    rows = [[first + 1 + n, first + n, v, f"0x{int(v):04X}"] for n, v in enumerate(r["values"])]
     _table(
-        f"{verb} {r.get('table', '')} (references 1-based, addresses 0-based)",
+        f"{verb} {r.get('table', '')}",
         [Col("reference", "id"), Col("address", "id"), Col("value", "id"), Col("hex", keep=3)],
         rows,
     )
@@ -200,6 +218,7 @@ def render(cmd: str, r: Any, wide: bool = False) -> None:
             "open alarms",
             [
                 Col("alarm", "id"),
+                Col("zone", "id"),
                 Col("severity", keep=6),
                 Col("state", keep=7),
                 Col("since", keep=4),
@@ -208,6 +227,7 @@ def render(cmd: str, r: Any, wide: bool = False) -> None:
             [
                 [
                     a.get("alarm_id"),
+                    a.get("zone"),
                     a.get("severity"),
                     a.get("state"),
                     a.get("raised_at"),

@@ -21,6 +21,7 @@ ColumnKind = Literal["id", "short", "text"]
 TEXT_MIN = 12
 """The narrowest a free-text column is kept before it is hidden."""
 _FRACTION = re.compile(r"(T\d{2}:\d{2}:\d{2})\.\d+")
+_TIME = re.compile(r"^(\d{4})-(\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,31 @@ def cell(value: Any) -> str:
     if value is None or value == "":
         return "-"
     return _FRACTION.sub(r"\1", str(value))
+
+
+def compact_times(rows: list[list[str]], column: int) -> str | None:
+    """Shorten a column of ISO times that share a date (or a year) and an offset: the
+    cells keep what differs, the returned note names what they share (None: unchanged)."""
+    cells = [r[column] for r in rows if r[column] != "-"]
+    parts = [_TIME.match(c) for c in cells]
+    if not cells or not all(parts):
+        return None
+    matches = [m for m in parts if m is not None]
+    offsets = {m[4] for m in matches}
+    if len(offsets) != 1:
+        return None
+    offset = offsets.pop()
+    offset = "UTC" if offset in ("Z", "+00:00") else f"UTC{offset}"
+    same_day = len({(m[1], m[2]) for m in matches}) == 1
+    same_year = len({m[1] for m in matches}) == 1
+    if not same_year:
+        return None
+    for r in rows:
+        m = _TIME.match(r[column])
+        if m is not None:
+            r[column] = m[3] if same_day else f"{m[2]} {m[3]}"
+    first = matches[0]
+    return f"{first[1]}-{first[2]} {offset}" if same_day else f"{first[1]}, {offset}"
 
 
 def layout(cols: list[Col], rows: list[list[str]], width: int, wide: bool = False) -> Layout:
@@ -95,6 +121,14 @@ def print_table(
     wide: bool = False,
 ) -> None:
     rows = [[cell(v) for v in r] for r in values]
+    if not wide:
+        notes = [
+            f"{c.header} {note}"
+            for i, c in enumerate(cols)
+            if (note := compact_times(rows, i)) is not None
+        ]
+        if notes:
+            title = f"{title}; {', '.join(notes)}"
     plan = layout(cols, rows, console.width, wide)
     table = Table(title=title, title_justify="left")
     for i, w in zip(plan.shown, plan.widths, strict=True):

@@ -263,9 +263,7 @@ class Bus:
         unit = dev.config.unit_id
         if request.is_write:
             values: list[int] | list[bool] = (
-                [bool(v) for v in request.values]
-                if request.table.is_bits
-                else list(request.values)
+                [bool(v) for v in request.values] if request.table.is_bits else list(request.values)
             )
             write = write_request(request.function, request.address, values, unit)
 
@@ -276,9 +274,7 @@ class Bus:
             op: Op = write_op
         else:
             op = self._read_op(dev, request.table, request.address, request.count)
-        result: list[int] | list[bool] = await self._submit(
-            dev, PRIO_WRITE, op, dev.config.retries
-        )
+        result: list[int] | list[bool] = await self._submit(dev, PRIO_WRITE, op, dev.config.retries)
         return result
 
     async def _read_table(self, dev: DeviceRuntime, spec: PointSpec) -> PointUpdate:

@@ -18,7 +18,12 @@ READ_FUNCTIONS: dict[int, Table] = {
     3: Table.HOLDING,
     4: Table.INPUT,
 }
-WRITE_FUNCTIONS: dict[int, Table] = {5: Table.COIL, 6: Table.HOLDING, 15: Table.COIL, 16: Table.HOLDING}
+WRITE_FUNCTIONS: dict[int, Table] = {
+    5: Table.COIL,
+    6: Table.HOLDING,
+    15: Table.COIL,
+    16: Table.HOLDING,
+}
 MAX_COUNT: dict[int, int] = {1: 2000, 2: 2000, 3: 125, 4: 125, 5: 1, 6: 1, 15: 1968, 16: 123}
 """The most items one request may carry (Modbus Application Protocol v1.1b3, 6.1-6.12)."""
 
@@ -70,9 +75,7 @@ class RawRequest:
     def __post_init__(self) -> None:
         fc = self.function
         if fc not in READ_FUNCTIONS and fc not in WRITE_FUNCTIONS:
-            raise RawRequestError(
-                f"function {fc} is not supported: reads 1-4, writes 5, 6, 15, 16"
-            )
+            raise RawRequestError(f"function {fc} is not supported: reads 1-4, writes 5, 6, 15, 16")
         if self.is_write:
             if self.count != len(self.values):
                 raise RawRequestError("a write's count is the number of its values")
@@ -88,13 +91,9 @@ class RawRequest:
         if not 1 <= self.count <= limit:
             raise RawRequestError(f"count {self.count} must be 1..{limit} for function {fc}")
         if not 0 <= self.address <= 0xFFFF:
-            raise RawRequestError(
-                f"address {self.address} must be 0..65535 (references 1..65536)"
-            )
+            raise RawRequestError(f"address {self.address} must be 0..65535 (references 1..65536)")
         if self.address + self.count > 0x10000:
-            raise RawRequestError(
-                f"{self.count} items from address {self.address} run past 65535"
-            )
+            raise RawRequestError(f"{self.count} items from address {self.address} run past 65535")
 
     @property
     def is_write(self) -> bool:

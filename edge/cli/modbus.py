@@ -15,8 +15,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from drivers.modbus.raw import read_function, write_function
 from drivers.modbus.points import Table
+from drivers.modbus.raw import read_function, write_function
 from edge.cli.client import DaemonNotRunning, call
 from edge.cli.offline import OfflineError, run_modbus
 
@@ -53,7 +53,10 @@ def add_parser(sub: Any) -> None:
         ("scan", "find the unit ids that answer on a bus (direct; edged stopped)"),
     ):
         p = mb_sub.add_parser(
-            name, help=text, description=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+            name,
+            help=text,
+            description=EXAMPLES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         where = p.add_argument_group("link, for direct access (edged stopped, or --direct)")
         where.add_argument("--config", type=Path, help="venue config, with --bus or --device")
@@ -121,9 +124,7 @@ def _ref(args: argparse.Namespace) -> str | None:
     return None
 
 
-def daemon_request(
-    args: argparse.Namespace, parse_value: Any
-) -> tuple[str, dict[str, Any]] | None:
+def daemon_request(args: argparse.Namespace, parse_value: Any) -> tuple[str, dict[str, Any]] | None:
     """The request for edged, or None when the command names no configured device."""
     if args.modbus_command == "scan" or args.direct:
         return None
@@ -135,7 +136,12 @@ def daemon_request(
         if len(args.values) != 1:
             raise ModbusUsage("--ref writes one value; use --device and --address for several")
         value = parse_value(args.values[0])
-        return "modbus_write", {"ref": ref, "value": value, "force": args.force, "reason": args.reason}
+        return "modbus_write", {
+            "ref": ref,
+            "value": value,
+            "force": args.force,
+            "reason": args.reason,
+        }
     if not args.device:
         return None
     if args.address is None:

@@ -79,8 +79,12 @@ def _status(r: dict[str, Any]) -> None:
     )
     _table(
         "components",
-        [Col("component", "id"), Col("ready", keep=8), Col("restarts", keep=6),
-         Col("last error", "text", 7)],  # fmt: skip
+        [
+            Col("component", "id"),
+            Col("ready", keep=8),
+            Col("restarts", keep=6),
+            Col("last error", "text", 7),
+        ],
         [
             [n, "yes" if c["ready"] else "NO", c["restarts"], c["last_error"]]
             for n, c in r["components"].items()
@@ -184,8 +188,12 @@ def render(cmd: str, r: Any, wide: bool = False) -> None:
     elif cmd == "points":
         _table(
             "points",
-            [Col("point", "id"), Col("value", "text", 9), Col("quality", keep=7),
-             Col("time", keep=3)],  # fmt: skip
+            [
+                Col("point", "id"),
+                Col("value", "text", 9),
+                Col("quality", keep=7),
+                Col("time", keep=3),
+            ],
             [[p["point"], p["value"], p["quality"], p["ts"]] for p in r],
         )
     elif cmd == "journal":

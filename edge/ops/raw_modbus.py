@@ -134,7 +134,9 @@ class RawModbus:
         venue = self._ops.venue.get()
         ids = [d.id for d in venue.config.devices]
         if device not in ids:
-            raise Refused("invalid", f"unknown device '{device}'", suggest(device, ids, "edgectl devices"))
+            raise Refused(
+                "invalid", f"unknown device '{device}'", suggest(device, ids, "edgectl devices")
+            )
         bus = self._ops.stores.buses.bus_of(device)
         if not isinstance(bus, Bus):
             raise Refused(
@@ -209,7 +211,9 @@ class RawModbus:
             "poll_achieved_s": _round(poll.achieved_s) if poll else None,
         }
 
-    def _journal(self, op: RawWrite, actor: Actor, touched: list[str], outcome: dict[str, Any]) -> None:
+    def _journal(
+        self, op: RawWrite, actor: Actor, touched: list[str], outcome: dict[str, Any]
+    ) -> None:
         ops = self._ops
         zone = ops.venue.get().zone_of.get(op.device)
         body = {

@@ -119,7 +119,8 @@ def _window(before: dict[str, Any], after: dict[str, Any]) -> float:
     """The mean period between two samples of one device's poll stats."""
     cycles = after["cycles"] - before["cycles"]
     assert cycles >= 2, (before, after)
-    return float(after["last_start_mono"] - before["last_start_mono"]) / cycles
+    elapsed = float(after["last_start_mono"]) - float(before["last_start_mono"])
+    return elapsed / cycles
 
 
 async def test_reads_through_the_daemon_keep_the_poll_period(venue: RtuVenue) -> None:
@@ -182,8 +183,12 @@ async def test_raw_write_refused_on_a_controlled_output_then_forced_and_journale
     assert venue.lights.get_coils(4, 1) == [True]
     free = await venue.json("modbus", "write", "--device", "hvac-a", "--address", "31", "4242")
     assert free["forced_outputs"] == [] and venue.hvac.get_holding(30, 1) == [4242]
-    trail = await venue.json("journal", "--kind", "operation")
-    raw = [e for e in trail if e["body"].get("op") == "modbus_write"]
+    for _ in range(50):  # the journal commits in batches
+        trail = await venue.json("journal", "--kind", "operation")
+        raw = [e for e in trail if e["body"].get("op") == "modbus_write"]
+        if len(raw) >= 3:
+            break
+        await asyncio.sleep(0.1)
     user = getpass.getuser()
     outcomes = sorted((e["subject"], e["body"]["ok"], e["body"]["force"]) for e in raw)
     assert outcomes == [

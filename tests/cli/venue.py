@@ -112,7 +112,9 @@ def _wait_socket(run: Path, proc: subprocess.Popen[bytes]) -> None:
 
 
 @asynccontextmanager
-async def running_edged(tmp: Path, text: str) -> AsyncIterator[tuple[Path, Path, subprocess.Popen[bytes]]]:
+async def running_edged(
+    tmp: Path, text: str
+) -> AsyncIterator[tuple[Path, Path, subprocess.Popen[bytes]]]:
     """edged on `text` (a venue config with its links filled in): (run dir, config, process)."""
     run = tmp / "run"
     path = tmp / "venue.toml"

@@ -117,7 +117,7 @@ async def venue(tmp_path: Path) -> AsyncIterator[RtuVenue]:
 
 def _window(before: dict[str, Any], after: dict[str, Any]) -> float:
     """The mean period between two samples of one device's poll stats."""
-    cycles = after["cycles"] - before["cycles"]
+    cycles = int(after["cycles"]) - int(before["cycles"])
     assert cycles >= 2, (before, after)
     elapsed = float(after["last_start_mono"]) - float(before["last_start_mono"])
     return elapsed / cycles

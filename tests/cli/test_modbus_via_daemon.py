@@ -166,6 +166,12 @@ async def test_human_output_and_one_based_addresses(venue: RtuVenue) -> None:
         venue.edgectl, "modbus", "read", "--device", "lights-a", "--address", "60000"
     )
     assert off.returncode == 1 and "Illegal data address" in off.stderr, off.stderr
+    many = await asyncio.to_thread(
+        venue.edgectl, "modbus", "read", "--device", "hvac-a", "--address", "1", "--count", "200"
+    )
+    assert many.returncode == 1 and "count 200 must be 1..125" in many.stderr, many.stderr
+    nobody = await asyncio.to_thread(venue.edgectl, "modbus", "read", "--ref", "lights-b.ch1_on")
+    assert nobody.returncode == 1 and "unknown device 'lights-b'" in nobody.stderr
 
 
 async def test_raw_write_refused_on_a_controlled_output_then_forced_and_journaled(
@@ -181,12 +187,18 @@ async def test_raw_write_refused_on_a_controlled_output_then_forced_and_journale
     done = await venue.json(*args, "--force", "--reason", "relay test")
     assert done["written"] is True and done["forced_outputs"] == ["lights-a.ch5_on"]
     assert venue.lights.get_coils(4, 1) == [True]
+    # By point: the profile encodes the value; the same refusal without --force.
+    by_ref = ["modbus", "write", "--ref", "lights-a.ch5_on", "off"]
+    out = await asyncio.to_thread(venue.edgectl, *by_ref)
+    assert out.returncode == 1 and "--force" in out.stderr
+    off = await venue.json(*by_ref, "--force")
+    assert off["values"] == [0] and venue.lights.get_coils(4, 1) == [False]
     free = await venue.json("modbus", "write", "--device", "hvac-a", "--address", "31", "4242")
     assert free["forced_outputs"] == [] and venue.hvac.get_holding(30, 1) == [4242]
     for _ in range(50):  # the journal commits in batches
         trail = await venue.json("journal", "--kind", "operation")
         raw = [e for e in trail if e["body"].get("op") == "modbus_write"]
-        if len(raw) >= 3:
+        if len(raw) >= 5:
             break
         await asyncio.sleep(0.1)
     user = getpass.getuser()
@@ -194,6 +206,8 @@ async def test_raw_write_refused_on_a_controlled_output_then_forced_and_journale
     assert outcomes == [
         ("hvac-a@31", True, False),
         ("lights-a@5", False, False),
+        ("lights-a@5", False, False),
+        ("lights-a@5", True, True),
         ("lights-a@5", True, True),
     ]
     assert all(e["actor"] == user and e["actor_kind"] == "technician" for e in raw)

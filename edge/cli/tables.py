@@ -139,10 +139,15 @@ def print_table(
         table.add_row(*(Text(r[i]) for i in plan.shown))
     # Wider than the terminal only when the ids alone do not fit (or --wide): the
     # terminal wraps the line, the id stays one unbroken string to copy.
-    console.print(table, width=max(console.width, plan.total), crop=False)
+    width = console.width
+    if plan.total > width:
+        console.width = plan.total  # print() alone never goes wider than the console
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = width
     if plan.hidden:
         console.print(
-            f"(hidden at {console.width} columns: {', '.join(plan.hidden)}; "
-            "--wide shows every column)",
+            f"(hidden at {width} columns: {', '.join(plan.hidden)}; --wide shows every column)",
             style="dim",
         )

@@ -86,3 +86,13 @@ def test_compact_times_only_when_day_and_offset_are_shared() -> None:
     mixed = [["2026-12-02T01:00:00+08:00"], ["2026-12-02T01:00:00+00:00"]]
     assert compact_times(mixed, 0) is None and mixed[1] == ["2026-12-02T01:00:00+00:00"]
     assert compact_times([["not a time"]], 0) is None
+
+
+def test_wider_than_the_terminal_when_asked() -> None:
+    """--wide: every column at full width even past the terminal's edge."""
+    out = io.StringIO()
+    console = Console(file=out, width=40, highlight=False)
+    long = "x" * 60
+    print_table(console, "t", [Col("id", "id"), Col("what", "text")], [["a-b", long]], wide=True)
+    assert long in out.getvalue() and "…" not in out.getvalue()
+    assert console.width == 40

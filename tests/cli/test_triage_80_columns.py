@@ -201,3 +201,9 @@ async def test_triage_at_80_columns_keeps_every_id_whole(venue: Path) -> None:
         assert not missing, (args, sorted(missing), out)
         print(f"$ edgectl {shlex.join(args)}\n{out}")
         seen += out
+    # --wide: every column whole, wider than the terminal.
+    narrow = await asyncio.to_thread(edgectl, venue, "journal", "--zone", "court-a3")
+    wide = await asyncio.to_thread(edgectl, venue, "--wide", "journal", "--zone", "court-a3")
+    assert "hidden at 80 columns" in narrow.stdout and "hidden at" not in wide.stdout
+    assert "…" in narrow.stdout and "…" not in wide.stdout
+    assert "level=booking" in wide.stdout and " kind " in wide.stdout

@@ -21,18 +21,22 @@ from edge.cli.client import DaemonNotRunning, call
 from edge.cli.offline import OfflineError, run_modbus
 
 EXAMPLES = """\
-addresses are 1-based references, as mbpoll and register maps count: --address 1 is the
-first register (protocol address 0); --zero-based takes protocol addresses instead.
-While edged runs, reads and writes go through its bus, between its polls (RTU works);
-when it is not running, edgectl opens the link itself and says so.
+Addresses are 1-based references, as mbpoll and register maps count: --address 1
+is the first register (protocol address 0); --zero-based takes protocol
+addresses.
+While edged runs, reads and writes of a configured device go through its bus,
+between its polls (RTU works); when it is not running, edgectl opens the link
+itself and says so. A write to a register of an output the reconciler drives is
+refused unless --force; every write is journaled with your name.
 
 examples:
-  edgectl modbus read --ref hvac-a.setpoint
-  edgectl modbus read --device hvac-a --address 101 --count 2
-  edgectl modbus read --device lights-a --table coil --address 1 --count 8
-  edgectl modbus write --device hvac-a --address 101 240
-  edgectl modbus write --ref lights-a.ch5_on on --force --reason "relay test"
-  edgectl modbus read --rtu /dev/ttyUSB0 --unit 3 --address 1      (edged stopped)
+  edgectl modbus read --ref fcu-reading1.setpoint
+  edgectl modbus read --device fcu-reading1 --address 1 --count 3
+  edgectl modbus read --device lights-a3 --table coil --address 1 --count 8
+  edgectl modbus write --device fcu-reading1 --address 51 0
+  edgectl modbus write --ref lights-a3.ch1_on on --force --reason "relay test"
+  edgectl modbus read --config /etc/edge/venue.toml --ref fcu-reading1.setpoint
+  edgectl modbus read --rtu /dev/ttyUSB0 --unit 3 --address 1    (no edged)
   edgectl modbus scan --tcp 192.168.1.20:502 --from 1 --to 32
 """
 

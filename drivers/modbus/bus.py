@@ -42,12 +42,14 @@ from .events import (
     BusEvent,
     BusStats,
     PointUpdate,
+    PollStats,
     Quality,
     WriteResult,
 )
 from .links import DeviceConfig, Link, TcpLink
 from .planner import Block, table_segments
 from .points import DataType, PointSpec, Table
+from .raw import RawRequest
 from .requests import Request, read_request, response_data, write_request
 
 log = structlog.get_logger("drivers.modbus")
@@ -104,6 +106,10 @@ class Bus:
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self.events: asyncio.Queue[BusEvent] = asyncio.Queue(event_queue_size)
+        self.poll_stats: dict[str, PollStats] = {
+            d.name: PollStats(d.poll_interval_s) for d in devices
+        }
+        """Per device: when its poll cycles started, so the achieved period can be shown."""
 
     # ---- lifecycle ---------------------------------------------------------
     @property
@@ -240,6 +246,37 @@ class Bus:
         dev.publish(spec, value, Quality.GOOD)
         return PointUpdate(device, point, value, Quality.GOOD, self.clock.now())
 
+    def points_of(self, device: str) -> dict[str, PointSpec]:
+        """The resolved profile points of a device (UnknownPoint for a device not here)."""
+        return dict(self._device(device).points)
+
+    async def raw(self, device: str, request: RawRequest) -> list[int] | list[bool]:
+        """One raw request to `device`'s unit, queued like a write: it goes between the
+        bus's poll transactions, on the bus's own connection (so RTU works while the
+        bus runs). Reads return the data; writes return the values written. Nothing is
+        published: the next poll reports what the device holds.
+
+        Raises UnknownPoint, TransactionFailed (`exception_code` set when the device
+        answered with an exception) or BusClosed.
+        """
+        dev = self._device(device)
+        unit = dev.config.unit_id
+        if request.is_write:
+            values: list[int] | list[bool] = (
+                [bool(v) for v in request.values] if request.table.is_bits else list(request.values)
+            )
+            write = write_request(request.function, request.address, values, unit)
+
+            async def write_op(call: Call) -> list[int] | list[bool]:
+                await call(write)
+                return values
+
+            op: Op = write_op
+        else:
+            op = self._read_op(dev, request.table, request.address, request.count)
+        result: list[int] | list[bool] = await self._submit(dev, PRIO_WRITE, op, dev.config.retries)
+        return result
+
     async def _read_table(self, dev: DeviceRuntime, spec: PointSpec) -> PointUpdate:
         """A status table (or a count derived from one): every segment, then its value."""
         table = dev.points[spec.count.of] if spec.count is not None else spec
@@ -355,6 +392,7 @@ class Bus:
                     await self.clock.sleep(delay * random.uniform(0.8, 1.2))
                     next_due = self.clock.monotonic()
                     continue
+                self.poll_stats[dev.name].started(self.clock.monotonic())
                 await self._poll_cycle(dev)
             except asyncio.CancelledError:
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -88,3 +89,32 @@ class BusStats:
     def latency_avg_s(self) -> float:
         ok = self.transactions - self.errors
         return self.latency_total_s / ok if ok > 0 else 0.0
+
+
+@dataclass(slots=True)
+class PollStats:
+    """When one device's poll cycles started (monotonic s): the achieved period.
+
+    `last_start` and `cycles` let a caller measure the period over any window it
+    chooses; `recent` keeps the last intervals for `achieved_s` and `worst_s`.
+    """
+
+    configured_s: float
+    cycles: int = 0
+    last_start: float | None = None
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=50))
+
+    def started(self, now: float) -> None:
+        if self.last_start is not None:
+            self.recent.append(now - self.last_start)
+        self.last_start = now
+        self.cycles += 1
+
+    @property
+    def achieved_s(self) -> float | None:
+        """Mean interval between the last (up to 50) cycle starts."""
+        return sum(self.recent) / len(self.recent) if self.recent else None
+
+    @property
+    def worst_s(self) -> float | None:
+        return max(self.recent) if self.recent else None

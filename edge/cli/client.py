@@ -14,6 +14,10 @@ class DaemonUnavailable(Exception):
     """edged is not running, not reachable, or not answering; the message says what to do."""
 
 
+class DaemonNotRunning(DaemonUnavailable):
+    """No edged listens on the socket (none, or a stale one): nothing owns the buses."""
+
+
 class DaemonRefused(Exception):
     """edged answered with an error."""
 
@@ -34,7 +38,7 @@ def call(
         try:
             sock.connect(str(path))
         except FileNotFoundError:
-            raise DaemonUnavailable(
+            raise DaemonNotRunning(
                 f"edged is not running (no socket at {path}); start it with "
                 "`systemctl start edged` or check `journalctl -u edged`"
             ) from None
@@ -44,7 +48,7 @@ def call(
                 "(`sudo usermod -aG edge $USER`, then log in again) or use sudo"
             ) from None
         except ConnectionRefusedError:
-            raise DaemonUnavailable(
+            raise DaemonNotRunning(
                 f"edged is not running (stale socket at {path}); see `journalctl -u edged`"
             ) from None
         sock.sendall(json.dumps(request).encode() + b"\n")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge.cli import offline
+from edge.cli import modbus, offline
 from edge.cli.client import DaemonRefused, DaemonUnavailable, call
 from edge.cli.render import render
 from edge.config.errors import ConfigError
@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
         help="where edged's socket lives (default /run/edged)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="tables show every column whole (by default, at a narrow terminal, other "
+        "columns are shortened or hidden first; ids are never cut)",
+    )
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for edged")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("status", help="daemon health at a glance").add_argument(
@@ -138,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     ac.add_argument("--since", default="24h", help="a duration ago, e.g. 2h (default 24h)")
     em = sub.add_parser("emergency", help="fire-alarm linkage state")
     em.add_argument("action", choices=["status", "reset"])
+    modbus.add_parser(sub)
     offline.add_parsers(sub)
     sub.add_parser(
         "completion", help="print a bash completion script: source <(edgectl completion)"
@@ -302,15 +309,23 @@ def _offline(args: argparse.Namespace) -> int:
         if args.command == "gpio":
             result = offline.run_gpio(args, parse_duration(args.duration))
         else:
-            value = parse_value(args.value) if args.modbus_command == "write" else None
-            result = offline.run_modbus(args, value)
-    except (UsageError, offline.OfflineError) as exc:
+            result = modbus.run(args, parse_value)
+    except (UsageError, modbus.ModbusUsage, offline.OfflineError, DaemonUnavailable) as exc:
         print(f"edgectl: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
+        if isinstance(exc, DaemonUnavailable):
+            return EXIT_NO_DAEMON
+        return EXIT_USAGE if isinstance(exc, UsageError | modbus.ModbusUsage) else EXIT_FAILED
+    except DaemonRefused as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc), "hint": exc.hint}))
+        else:
+            hint = f"\n  next: {exc.hint}" if exc.hint else ""
+            print(f"edgectl: {exc}{hint}", file=sys.stderr)
+        return EXIT_FAILED
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, default=str))
     else:
-        render(f"{args.command}", result)
+        render(f"{args.command}", result, args.wide)
     return EXIT_OK
 
 
@@ -341,7 +356,7 @@ def _main(argv: list[str] | None) -> int:
         if args.json:
             print(json.dumps(result, indent=2, sort_keys=True, default=str))
         else:
-            render(cmd, result)
+            render(cmd, result, args.wide)
 
     if not getattr(args, "watch", False):
         return _once(args, cmd, payload, show)

@@ -1,8 +1,9 @@
 """edgectl's offline tools: direct Modbus and GPIO, with the daemon stopped.
 
 They use the same drivers as the daemon (encoding, range checks, verified writes).
-A bus the running daemon owns is refused unless --force: two masters on one RS-485
-line corrupt each other's frames.
+A bus the running daemon owns is refused unless --direct: two masters on one RS-485
+line corrupt each other's frames (edge.cli.modbus sends a configured device's reads
+and writes through the daemon instead).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from drivers.gpio import GpioError, open_backend
-from drivers.modbus.errors import ModbusDriverError
+from drivers.modbus.errors import ModbusDriverError, TransactionFailed
 from drivers.modbus.links import Link, RtuLink, TcpLink
 from drivers.modbus.offline import read_point, read_raw, scan, write_point
 from drivers.modbus.points import PointSpec, Table
 from drivers.modbus.profiles import load_profile, point_of, resolve
-from edge.cli.client import DaemonRefused, DaemonUnavailable, call
+from drivers.modbus.raw import exception_name
+from edge.cli.client import DaemonNotRunning, DaemonRefused, DaemonUnavailable, call
 from edge.config.errors import ConfigError
 from edge.config.load import load
 from edge.config.model import Device, ModbusRtuBus, ModbusRtuTcpBus, ModbusTcpBus
@@ -32,38 +34,7 @@ class OfflineError(Exception):
 
 
 def add_parsers(sub: Any) -> None:
-    mb = sub.add_parser("modbus", help="direct Modbus (daemon stopped, or --force)")
-    mb_sub = mb.add_subparsers(dest="modbus_command", required=True, metavar="ACTION")
-    for name, text in (
-        ("read", "read registers or a device's point"),
-        ("write", "verified write of a register or a device's point"),
-        ("scan", "find the unit ids that answer on a bus"),
-    ):
-        p = mb_sub.add_parser(name, help=text)
-        where = p.add_argument_group("link (one of)")
-        where.add_argument("--config", type=Path, help="venue config, with --bus or --device")
-        where.add_argument("--bus", help="bus id from the config")
-        where.add_argument("--tcp", metavar="HOST:PORT", help="a Modbus TCP device or gateway")
-        where.add_argument("--rtu", metavar="PORT", help="a serial port, e.g. /dev/ttyUSB0")
-        where.add_argument("--baud", type=int, default=19200)
-        where.add_argument("--parity", choices=["N", "E", "O"], default="E")
-        p.add_argument("--force", action="store_true", help="even while edged owns the bus")
-        p.add_argument("--timeout-s", type=float, default=1.0)
-        if name == "scan":
-            p.add_argument("--from", dest="first", type=int, default=1)
-            p.add_argument("--to", dest="last", type=int, default=247)
-            p.add_argument("--table", default="holding")
-            p.add_argument("--address", type=int, default=0)
-            continue
-        p.add_argument("--device", help="device id from the config (unit and profile)")
-        p.add_argument("--point", help="a profile point of --device")
-        p.add_argument("--unit", type=int, help="unit id 1..247 (without --device)")
-        p.add_argument("--table", choices=["coil", "discrete", "holding", "input"])
-        p.add_argument("--address", type=int)
-        if name == "read":
-            p.add_argument("--count", type=int, default=1)
-        else:
-            p.add_argument("value", help="on/off, true/false or a number")
+    """The GPIO tool (the Modbus one is edge.cli.modbus)."""
     gp = sub.add_parser("gpio", help="direct GPIO (daemon stopped)")
     gp.add_argument("action", choices=["read", "pulse"])
     gp.add_argument("pin", type=int, help="BCM pin number")
@@ -105,20 +76,25 @@ def _link(args: argparse.Namespace) -> tuple[Link, Device | None]:
     raise OfflineError("say which link: --config FILE --bus ID, --tcp HOST:PORT or --rtu PORT")
 
 
-def _refuse_if_owned(args: argparse.Namespace, link: Link, runtime_dir: Path) -> None:
-    if args.force:
-        return
+def _refuse_if_owned(args: argparse.Namespace, link: Link, runtime_dir: Path) -> str:
+    """Refuse a link edged owns (unless --direct); else say how the link was opened."""
     try:
         status = call(runtime_dir, "status", {}, 2.0)
+    except DaemonNotRunning:
+        return "edged is not running: opened the link directly"
     except (DaemonUnavailable, DaemonRefused):
-        return
+        return "edged does not answer: opened the link directly"
     owned = {b["link"]: name for name, b in status.get("buses", {}).items()}
-    if link.label in owned:
-        raise OfflineError(
-            f"edged is running and owns {link.label} (bus '{owned[link.label]}'): "
-            "use `edgectl read/write` through the daemon, stop it (`systemctl stop edged`), "
-            "or pass --force if you know the line can take two masters"
-        )
+    if link.label not in owned:
+        return "edged does not own this link: opened it directly"
+    if args.direct:
+        return f"opened {link.label} directly although edged owns it (--direct)"
+    raise OfflineError(
+        f"edged is running and owns {link.label} (bus '{owned[link.label]}'): "
+        "name a configured device (--ref DEVICE.POINT or --device D --address N) to go "
+        "through edged's bus, stop it (`systemctl stop edged`), "
+        "or pass --direct if you know the line can take two masters"
+    )
 
 
 async def _modbus(args: argparse.Namespace, link: Link, device: Device | None, value: Any) -> Any:
@@ -132,9 +108,7 @@ async def _modbus(args: argparse.Namespace, link: Link, device: Device | None, v
             timeout_s=min(args.timeout_s, 0.5),
         )
         return [{"unit_id": h.unit_id, "exception_code": h.exception_code} for h in hits]
-    if device is not None:
-        if not args.point:
-            raise OfflineError(f"name the point of {device.id}: --point NAME")
+    if device is not None and args.point:
         spec = point_of(resolve(load_profile(device.profile), device.points), args.point)
         assert device.unit_id is not None
         if cmd == "read":
@@ -154,8 +128,11 @@ async def _modbus(args: argparse.Namespace, link: Link, device: Device | None, v
             "read_back": w.value,
             "verified": w.verified,
         }
-    if args.unit is None or args.table is None or args.address is None:
-        raise OfflineError("give --unit, --table and --address (or --config with --device)")
+    if device is not None:
+        assert device.unit_id is not None
+        args.unit = device.unit_id
+    if args.unit is None or args.address is None:
+        raise OfflineError("give --unit and --address (or --config with --device)")
     if cmd == "read":
         data = await read_raw(
             link, args.unit, args.table, args.address, args.count, timeout_s=args.timeout_s
@@ -164,7 +141,8 @@ async def _modbus(args: argparse.Namespace, link: Link, device: Device | None, v
             "unit": args.unit,
             "table": args.table,
             "address": args.address,
-            "values": list(data),
+            "reference": args.address + 1,
+            "values": [int(v) for v in data],
         }
     if args.table not in ("coil", "holding"):
         raise OfflineError(f"--table {args.table} is read-only: write a coil or a holding register")
@@ -174,6 +152,7 @@ async def _modbus(args: argparse.Namespace, link: Link, device: Device | None, v
         "unit": args.unit,
         "table": args.table,
         "address": args.address,
+        "reference": args.address + 1,
         "requested": value,
         "read_back": w.value,
         "verified": w.verified,
@@ -182,11 +161,21 @@ async def _modbus(args: argparse.Namespace, link: Link, device: Device | None, v
 
 def run_modbus(args: argparse.Namespace, value: Any) -> Any:
     link, device = _link(args)
-    _refuse_if_owned(args, link, args.runtime_dir)
+    note = _refuse_if_owned(args, link, args.runtime_dir)
     try:
-        return asyncio.run(_modbus(args, link, device, value))
+        result = asyncio.run(_modbus(args, link, device, value))
+    except TransactionFailed as exc:
+        if exc.exception_code is not None:
+            code = exc.exception_code
+            raise OfflineError(
+                f"{link.label}: unit answered exception {code}: {exception_name(code)}"
+            ) from None
+        raise OfflineError(f"{link.label}: {exc}") from None
     except ModbusDriverError as exc:
         raise OfflineError(f"{link.label}: {exc}") from None
+    if isinstance(result, dict):
+        return {**result, "via": "direct", "link": link.label, "note": note}
+    return result
 
 
 def run_gpio(args: argparse.Namespace, seconds: float) -> Any:

@@ -1,22 +1,23 @@
-"""Human output for edgectl: rich tables, one renderer per command."""
+"""Human output for edgectl: rich tables, one renderer per command.
+
+Tables never cut an id (edge.cli.tables); `--wide` shows every column whole.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+
+from edge.cli.tables import Col, cell, print_table
 
 console = Console(highlight=False)
+_wide = False
 
 
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    t = Table(title=title, title_justify="left")
-    for c in columns:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*("-" if v is None else str(v) for v in r))
-    console.print(t)
+def _table(title: str, columns: list[Col | str], rows: list[list[Any]]) -> None:
+    cols = [c if isinstance(c, Col) else Col(c) for c in columns]
+    print_table(console, title, cols, rows, _wide)
 
 
 def _status(r: dict[str, Any]) -> None:
@@ -49,15 +50,16 @@ def _status(r: dict[str, Any]) -> None:
     _table(
         "buses",
         [
-            "bus",
-            "link",
-            "up",
-            "transactions",
-            "errors",
-            "timeouts",
-            "reconnects",
-            "avg ms",
-            "max ms",
+            Col("bus", "id"),
+            Col("link", "text", 4),
+            Col("up", keep=8),
+            Col("transactions", keep=2),
+            Col("errors", keep=6),
+            Col("timeouts", keep=3),
+            Col("reconnects", keep=3),
+            Col("avg ms", keep=4),
+            Col("max ms", keep=2),
+            Col("poll", keep=5),
         ],
         [
             [
@@ -70,13 +72,19 @@ def _status(r: dict[str, Any]) -> None:
                 b["reconnects"],
                 b["latency_avg_ms"],
                 b["latency_max_ms"],
+                _poll_ratio(b.get("poll")),
             ]
             for n, b in r["buses"].items()
         ],
     )
     _table(
         "components",
-        ["component", "ready", "restarts", "last error"],
+        [
+            Col("component", "id"),
+            Col("ready", keep=8),
+            Col("restarts", keep=6),
+            Col("last error", "text", 7),
+        ],
         [
             [n, "yes" if c["ready"] else "NO", c["restarts"], c["last_error"]]
             for n, c in r["components"].items()
@@ -86,13 +94,23 @@ def _status(r: dict[str, Any]) -> None:
         console.print(f"[red]database was corrupt and moved to {r['database']['recovered_from']}")
 
 
+def _poll_ratio(poll: dict[str, dict[str, Any]] | None) -> str | None:
+    """The slowest device's achieved poll period over its configured one (1.00x: on time)."""
+    ratios = [
+        p["achieved_s"] / p["configured_s"]
+        for p in (poll or {}).values()
+        if p.get("achieved_s") and p.get("configured_s")
+    ]
+    return f"{max(ratios):.2f}x" if ratios else None
+
+
 def _explain(r: dict[str, Any]) -> None:
     console.print(
         f"[bold]{r['output']}[/bold] = {r.get('value')!r}  (device reads {r['read_back']!r})"
     )
     console.print(
-        f"  level: {r.get('level')}  cause: {r.get('cause')}  "
-        f"since: {r.get('since') or '-'}  until: {r.get('until') or '-'}"
+        f"  level: {r.get('level')}  cause: {r.get('cause')}\n"
+        f"  since: {cell(r.get('since'))}  until: {cell(r.get('until'))}"
     )
     if r.get("detail"):
         console.print(f"  detail: {r['detail']}")
@@ -100,7 +118,46 @@ def _explain(r: dict[str, Any]) -> None:
         console.print(f"  overridden: {lv['level']} wants {lv['value']!r} ({lv['cause']})")
 
 
-def render(cmd: str, r: Any) -> None:
+def _modbus(r: dict[str, Any]) -> None:
+    """A raw read or write: how the link was reached, then each item's 1-based
+    reference, protocol address and value."""
+    if r.get("via") == "edged":
+        poll = ""
+        if r.get("poll_configured_s") is not None:
+            achieved = r.get("poll_achieved_s")
+            got = f" (achieved {achieved:.2f} s)" if achieved is not None else ""
+            poll = f"; its polls every {r['poll_configured_s']:g} s{got}"
+        console.print(f"{r['device']} via edged's bus {r['bus']}{poll}")
+    else:
+        console.print(r.get("note") or "opened the link directly")
+    console.print(f"link: {r.get('link', '-')}")
+    if r.get("point"):
+        unit = f" {r['unit']}" if r.get("unit") else ""
+        console.print(f"{r['point']} = {r.get('value')!r}{unit}")
+    first = int(r.get("address", 0))
+    bits = r.get("table") in ("coil", "discrete")
+    rows = [
+        [first + 1 + n, first + n, v, None if bits else f"0x{int(v):04X}"]
+        for n, v in enumerate(r["values"])
+    ]
+    verb = "wrote" if r.get("written") or "requested" in r else "read"
+    _table(
+        f"{verb} {r.get('table', '')}",
+        [Col("reference", "id"), Col("address", "id"), Col("value", "id"), Col("hex", keep=3)],
+        rows,
+    )
+    if r.get("forced_outputs"):
+        console.print(
+            f"forced: {', '.join(r['forced_outputs'])} (the reconciler writes its own "
+            "value again at its next change)"
+        )
+    if "verified" in r:
+        console.print(f"read back: {r.get('read_back')!r}  verified: {r['verified']}")
+
+
+def render(cmd: str, r: Any, wide: bool = False) -> None:
+    global _wide
+    _wide = wide
     if cmd == "status":
         _status(r)
     elif cmd == "explain":
@@ -108,7 +165,14 @@ def render(cmd: str, r: Any) -> None:
     elif cmd == "devices":
         _table(
             "devices",
-            ["device", "profile", "bus", "unit", "zone", "online"],
+            [
+                Col("device", "id"),
+                Col("profile", keep=3),
+                Col("bus", "id"),
+                Col("unit", keep=4),
+                Col("zone", "id"),
+                Col("online", keep=9),
+            ],
             [
                 [
                     d["id"],
@@ -124,13 +188,26 @@ def render(cmd: str, r: Any) -> None:
     elif cmd == "points":
         _table(
             "points",
-            ["point", "value", "quality", "time"],
+            [
+                Col("point", "id"),
+                Col("value", "text", 9),
+                Col("quality", keep=7),
+                Col("time", keep=3),
+            ],
             [[p["point"], p["value"], p["quality"], p["ts"]] for p in r],
         )
     elif cmd == "journal":
         _table(
             "journal (newest first)",
-            ["time", "kind", "subject", "zone", "booking", "by", "what"],
+            [
+                Col("time", keep=8),
+                Col("kind", keep=6),
+                Col("subject", "id"),
+                Col("zone", keep=2),
+                Col("booking", "id"),
+                Col("by", keep=4),
+                Col("what", "text", 7),
+            ],
             [
                 [
                     e["ts"],
@@ -147,10 +224,18 @@ def render(cmd: str, r: Any) -> None:
     elif cmd == "alarms":
         _table(
             "open alarms",
-            ["alarm", "severity", "state", "since", "message"],
+            [
+                Col("alarm", "id"),
+                Col("zone", "id"),
+                Col("severity", keep=6),
+                Col("state", keep=7),
+                Col("since", keep=4),
+                Col("message", "text", 5),
+            ],
             [
                 [
                     a.get("alarm_id"),
+                    a.get("zone"),
                     a.get("severity"),
                     a.get("state"),
                     a.get("raised_at"),
@@ -162,7 +247,7 @@ def render(cmd: str, r: Any) -> None:
     elif cmd == "counters":
         _table(
             "counters",
-            ["output", *sorted({k for v in r.values() for k in v})],
+            [Col("output", "id"), *sorted({k for v in r.values() for k in v})],
             [
                 [o, *[v.get(k) for k in sorted({k for x in r.values() for k in x})]]
                 for o, v in sorted(r.items())
@@ -171,7 +256,16 @@ def render(cmd: str, r: Any) -> None:
     elif cmd == "access":
         _table(
             "access decisions (newest first)",
-            ["time", "gate", "granted", "reason", "pass", "booking", "kind", "ms"],
+            [
+                Col("time", keep=8),
+                Col("gate", "id"),
+                Col("granted", keep=9),
+                Col("reason", "text", 7),
+                Col("pass", "id"),
+                Col("booking", "id"),
+                Col("kind", keep=3),
+                Col("ms", keep=2),
+            ],
             [
                 [
                     a["ts"],
@@ -189,16 +283,25 @@ def render(cmd: str, r: Any) -> None:
     elif cmd == "bookings":
         _table(
             "bookings",
-            ["booking", "zone", "start", "end", "status", "v"],
+            [
+                Col("booking", "id"),
+                Col("zone", "id"),
+                Col("start", keep=8),
+                Col("end", keep=7),
+                Col("status", keep=6),
+                Col("v", keep=1),
+            ],
             [
                 [b["booking_id"], b["zone"], b["start"], b["end"], b["status"], b["version"]]
                 for b in r
             ],
         )
+    elif cmd == "modbus" and isinstance(r, dict) and "values" in r:
+        _modbus(r)
     elif cmd == "modbus" and isinstance(r, list):
         _table(
             "units that answered",
-            ["unit id", "note"],
+            [Col("unit id", "id"), Col("note", "text")],
             [
                 [h["unit_id"], f"exception {h['exception_code']}" if h["exception_code"] else ""]
                 for h in r

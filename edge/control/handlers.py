@@ -24,6 +24,7 @@ from edge.ops import (
     SetOutput,
 )
 from edge.ops.queries import Queries
+from edge.ops.raw_modbus import RawModbus, RawRead, RawWrite
 from rules.model import Value
 
 Handler = Callable[[dict[str, Any], str], Awaitable[Any]]
@@ -48,8 +49,25 @@ def _number(args: dict[str, Any], key: str, default: float) -> float:
     return float(value)
 
 
+def _int(args: dict[str, Any], key: str, default: int | None = None) -> int:
+    value = args.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Refused("invalid", f"{key} must be an integer, got {value!r}")
+    return value
+
+
+def _ints(args: dict[str, Any], key: str) -> tuple[int, ...]:
+    values = args.get(key)
+    if not isinstance(values, list) or not values:
+        raise Refused("invalid", f"{key} must be a list of integers, got {values!r}")
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+        raise Refused("invalid", f"{key} must be integers (registers 0..65535, coils 0/1)")
+    return tuple(values)
+
+
 def control_handlers(ops: Operations) -> dict[str, Handler]:
     q = Queries(ops)
+    raw = RawModbus(ops)
 
     async def run(op: Operation, user: str) -> Any:
         return {**await ops.execute(op, Actor("technician", user)), "by": user}
@@ -131,7 +149,38 @@ def control_handlers(ops: Operations) -> dict[str, Handler]:
     async def outbox(args: dict[str, Any], user: str) -> Any:
         return await q.outbox()
 
+    async def modbus_read(args: dict[str, Any], user: str) -> Any:
+        ref = _opt(args, "ref")
+        if ref is not None:
+            return await raw.read_point(ref)
+        device = _text(args, "device", "a device id")
+        return await raw.read(
+            RawRead(device, _int(args, "function"), _int(args, "address"), _int(args, "count", 1))
+        )
+
+    async def modbus_write(args: dict[str, Any], user: str) -> Any:
+        actor = Actor("technician", user)
+        force = args.get("force") is True
+        reason = str(args.get("reason", ""))
+        ref = _opt(args, "ref")
+        if ref is not None:
+            value = args.get("value")
+            if not isinstance(value, bool | int | float):
+                raise Refused("invalid", f"value must be a number or true/false, got {value!r}")
+            return {**await raw.write_point(ref, value, force, reason, actor), "by": user}
+        op = RawWrite(
+            _text(args, "device", "a device id"),
+            _int(args, "function"),
+            _int(args, "address"),
+            _ints(args, "values"),
+            force,
+            reason,
+        )
+        return {**await raw.write(op, actor), "by": user}
+
     return {
+        "modbus_read": modbus_read,
+        "modbus_write": modbus_write,
         "outbox": outbox,
         "alarms": alarms,
         "alarms_ack": alarms_ack,

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from drivers.modbus.bus import Bus
 from edge.automation.emergency import alarm_points, panel_in_alarm
 from edge.journal import MAX_QUERY_ROWS
 from edge.ops.operations import Operations
@@ -41,6 +42,8 @@ class Queries:
                 "latency_avg_ms": round(s.latency_avg_s * 1000, 2),
                 "latency_max_ms": round(s.latency_max_s * 1000, 2),
             }
+            if isinstance(bus, Bus):
+                buses[name]["poll"] = _poll(bus)
         link, rec, em = stores.link, stores.outputs, stores.emergency
         return {
             "uplink": {
@@ -294,3 +297,18 @@ class Queries:
             "by_stream": await stores.outbox.depth_by_stream(),
             "bound": self._ops.venue.get().config.uplink.outbox_max_messages,
         }
+
+
+def _poll(bus: Bus) -> dict[str, dict[str, Any]]:
+    """Per device: the configured poll period and the achieved one (mean of the last
+    cycles); `cycles` and `last_start_mono` let a caller measure over its own window."""
+    return {
+        device: {
+            "configured_s": p.configured_s,
+            "achieved_s": None if p.achieved_s is None else round(p.achieved_s, 4),
+            "worst_s": None if p.worst_s is None else round(p.worst_s, 4),
+            "cycles": p.cycles,
+            "last_start_mono": p.last_start,
+        }
+        for device, p in bus.poll_stats.items()
+    }

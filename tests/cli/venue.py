@@ -112,6 +112,24 @@ def _wait_socket(run: Path, proc: subprocess.Popen[bytes]) -> None:
 
 
 @asynccontextmanager
+async def running_edged(
+    tmp: Path, text: str
+) -> AsyncIterator[tuple[Path, Path, subprocess.Popen[bytes]]]:
+    """edged on `text` (a venue config with its links filled in): (run dir, config, process)."""
+    run = tmp / "run"
+    path = tmp / "venue.toml"
+    path.write_text(text)
+    proc = _spawn(path)
+    try:
+        await asyncio.to_thread(_wait_socket, run, proc)
+        yield run, path, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 10)
+
+
+@asynccontextmanager
 async def running_venue(tmp: Path, config: str = CONFIG) -> AsyncIterator[Venue]:
     lights, hvac, panel = RegisterBank(), RegisterBank(), RegisterBank()
     lights.set_holding(100, [100] * 8)  # dim levels at 100 %, as a controller ships

@@ -20,7 +20,8 @@ from edge.access.keys import key_problem
 from edge.alarms.validate import alarm_config_problems
 from edge.automation.site import build_site
 from edge.config.errors import ConfigError, Problem
-from edge.config.load import check, parse
+from edge.config.collect import collect
+from edge.config.load import check, read_toml
 from edge.config.model import VenueConfig
 from edge.energy.nesting import upstream_meters
 from edge.profiles import GPIO_PROFILES, NETWORK_PROFILES, ProfileBook
@@ -209,11 +210,19 @@ def load_venue(path: str | Path) -> Venue:
 
 
 def venue_from_bytes(raw: bytes, source: str) -> Venue:
-    cfg = parse(raw, source)
-    problems = venue_problems(cfg)
-    if problems:
+    return venue_from_data(read_toml(raw, source), source)
+
+
+def venue_from_data(data: object, source: str) -> Venue:
+    """The venue of parsed TOML; ConfigError with every problem, cross-references included
+    (checked on the parts that decoded)."""
+    collected = collect(data)
+    problems = list(collected.problems)
+    if collected.config is not None:
+        problems += collected.later(venue_problems(collected.config))
+    if problems or collected.config is None:
         raise ConfigError(source, problems)
-    return build_venue(cfg)
+    return build_venue(collected.config)
 
 
 def build_venue(cfg: VenueConfig) -> Venue:

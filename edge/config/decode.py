@@ -31,6 +31,16 @@ def decode_all(data: object, typ: type[T]) -> tuple[T | None, list[Problem]]:
         return None, [Problem("", str(exc))]
 
 
+def check_value(value: object, info: mi.Type, path: str, out: list[Problem]) -> None:
+    """Append to `out` every problem of `value` against `info`, with paths under `path`."""
+    _check(value, info, path, out)
+
+
+def join(path: str, key: str | int) -> str:
+    """`path` one step down: `devices[3]`, `site.id`."""
+    return _join(path, key)
+
+
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"

@@ -82,11 +82,7 @@ class Collected:
 
 
 def _under(path: str, covered: str) -> bool:
-    return (
-        covered == ""
-        or path == covered
-        or path.startswith((covered + ".", covered + "["))
-    )
+    return covered == "" or path == covered or path.startswith((covered + ".", covered + "["))
 
 
 def collect(data: object) -> Collected:

@@ -1,7 +1,8 @@
 """Load and check the venue config: syntax, types, and references within the config.
 
 Every problem in one run: `collect` keeps what decoded, so the references are checked
-even when some types are wrong. Only what the config itself can tell: ids, buses, devices, zones, profiles and files.
+even when some types are wrong. Only what the config itself can tell: ids, buses,
+devices, zones, profiles and files.
 Checks that need the services' own knowledge (rules, alarms, keys, energy nesting) sit
 above them, in `edge.venue`, so this package imports no service.
 """

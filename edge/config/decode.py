@@ -8,6 +8,7 @@ finds nothing, `msgspec.convert` builds the structs (and is then known to succee
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ from msgspec import inspect as mi
 from edge.config.errors import Problem
 
 T = TypeVar("T")
+_ODD_KEY = re.compile(r'[.\[\]"\s]')
 
 
 def decode_all(data: object, typ: type[T]) -> tuple[T | None, list[Problem]]:
@@ -44,6 +46,8 @@ def join(path: str, key: str | int) -> str:
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not key or _ODD_KEY.search(key):  # quoted, so a path reads one way only
+        return f"{path}[{json.dumps(key)}]"
     return f"{path}.{key}" if path else key
 
 

@@ -274,7 +274,8 @@ def _apply(data: object, path: list[int], op: str, value: object) -> object:
 def _path_fits(data: object, path: str) -> bool:
     """Every index in `path` names an item that is in the file."""
     here = data
-    for key, index in re.findall(r"\.?([^.\[]+)|\[(\d+)\]", path):
+    for key, index, quoted in re.findall(r'\.?([^.\["]+)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]', path):
+        key = json.loads(quoted) if quoted else key
         if index:
             if not isinstance(here, list) or int(index) >= len(here):
                 return False

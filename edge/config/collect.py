@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Final
 
 import msgspec
@@ -88,7 +89,7 @@ def _under(path: str, covered: str) -> bool:
 def collect(data: object) -> Collected:
     """Decode `data` (parsed TOML) into a VenueConfig, keeping every part that decodes."""
     problems: list[Problem] = []
-    info = mi.type_info(VenueConfig)
+    info = _venue_type()
     check_value(data, info, "", problems)
     if not problems:
         try:
@@ -104,6 +105,12 @@ def collect(data: object) -> Collected:
         except msgspec.ValidationError:  # the problems above already say why
             config = None
     return Collected(config, problems, repair.kept, frozenset(repair.gone))
+
+
+@cache
+def _venue_type() -> mi.Type:
+    """msgspec's view of the model (built once: it takes milliseconds)."""
+    return mi.type_info(VenueConfig)
 
 
 def _fix(value: object, info: mi.Type, path: str, r: _Repair) -> object:

@@ -26,6 +26,14 @@ STAND_IN: Final = "0-unset"
 """The value put in for a required id that did not decode (never a real id: a later
 problem naming it is an echo)."""
 
+ECHOES: Final = {
+    "zones": ("unknown zone",),
+    "buses": ("unknown bus",),
+    "devices": ("unknown device", "output '", "unknown output", "unknown input point"),
+    "access.gates": ("unknown gate",),
+}
+"""With a whole list left out, what every reference to one of its items says."""
+
 _DROP: Final = object()
 _INDEX = re.compile(r"\[(\d+)\]")
 
@@ -36,6 +44,8 @@ class _Repair:
     """list path (file indices) -> the file indices of the items kept, where some went."""
     gone: set[str] = field(default_factory=set)
     """Ids of items left out or given a stand-in: a problem naming one is an echo."""
+    lost: set[str] = field(default_factory=set)
+    """Paths of whole lists left out (`[zones]` written for `[[zones]]`)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,7 @@ class Collected:
     """Type problems (decode), with the file's paths."""
     kept: dict[str, list[int]] = field(default_factory=dict)
     gone: frozenset[str] = frozenset()
+    lost: frozenset[str] = frozenset()
 
     def later(self, found: list[Problem]) -> list[Problem]:
         """Problems of the cross-reference checks on `config`, with the file's indices,
@@ -79,6 +90,8 @@ class Collected:
         return out + path[pos:]
 
     def _names_gone(self, p: Problem) -> bool:
+        if any(p.message.startswith(ECHOES.get(path, ())) for path in self.lost):
+            return True
         return any(f"'{name}'" in p.message or f"'{name}." in p.message for name in self.gone)
 
 
@@ -104,7 +117,7 @@ def collect(data: object) -> Collected:
             config = msgspec.convert(fixed, VenueConfig)
         except msgspec.ValidationError:  # the problems above already say why
             config = None
-    return Collected(config, problems, repair.kept, frozenset(repair.gone))
+    return Collected(config, problems, repair.kept, frozenset(repair.gone), frozenset(repair.lost))
 
 
 @cache
@@ -123,6 +136,7 @@ def _fix(value: object, info: mi.Type, path: str, r: _Repair) -> object:
         return _fix_union(value, info, path, r)
     if isinstance(info, mi.ListType):
         if not isinstance(value, list):
+            r.lost.add(path)
             return _DROP
         items, kept = [], []
         for i, item in enumerate(value):

@@ -76,7 +76,8 @@ def _check(value: object, info: mi.Type, path: str, out: list[Problem]) -> None:
         _check_struct(value, info, path, out)
     elif isinstance(info, mi.ListType):
         if not isinstance(value, list):
-            out.append(Problem(path, f"expected a list, got {_kind(value)}"))
+            hint = f"write each item under its own [[{path}]]" if isinstance(value, dict) else ""
+            out.append(Problem(path, f"expected a list, got {_kind(value)}", hint))
             return
         for i, item in enumerate(value):
             _check(item, info.item_type, _join(path, i), out)

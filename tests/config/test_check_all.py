@@ -220,6 +220,23 @@ def test_a_renamed_id_is_a_real_reference_problem() -> None:
     ]
 
 
+def test_a_single_bracket_list_is_one_problem() -> None:
+    """`[zones]` written for `[[zones]]`: one problem with the fix, not an unknown zone for
+    every device; likewise for buses, devices and gates."""
+    for key in ("zones", "buses", "devices", "access.gates"):
+        data = tomllib.loads(BASE)
+        parent = data["access"] if key == "access.gates" else data
+        name = key.rsplit(".", 1)[-1]
+        parent[name] = parent[name][0]
+        try:
+            venue_from_data(data, "venue.toml")
+        except ConfigError as exc:
+            got = [str(p) for p in exc.problems]
+        assert got == [
+            f"{key}: expected a list, got a table (write each item under its own [[{key}]])"
+        ]
+
+
 # --- property: any mutation gives problems or a venue, never another exception ----------
 
 BASE_DATA = tomllib.loads(BASE)

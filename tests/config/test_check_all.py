@@ -82,6 +82,36 @@ def test_five_independent_mistakes_in_one_run(tmp_path: Path) -> None:
     assert len(problems) == 5
 
 
+def test_edged_refuses_the_same_file_with_all_five(tmp_path: Path) -> None:
+    """edged at start reports the same five problems (one log event each) and exits 78."""
+    text = edit(EXAMPLE, "port = 8883", 'port = "8883"')
+    text = edit(text, 'name = "Workers', 'nmae = "Workers')
+    text = edit(text, "unit_id = 52\n", "unit_id = 520\n")
+    text = edit(text, 'zone = "gate-park"', 'zone = "gate-prak"')
+    text = edit(text, 'bus = "fire-gw"', 'bus = "fire-gww"')
+    path = tmp_path / "venue.toml"
+    path.write_text(text, encoding="utf-8")
+    edged = Path(sys.executable).with_name("edged")
+    argv = [str(edged)] if edged.exists() else [sys.executable, "-m", "edge.daemon"]
+    out = subprocess.run(
+        [*argv, "--config", str(path)], env=ENV, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 78
+    events = [
+        json.loads(line) for line in (out.stdout + out.stderr).splitlines() if line[:1] == "{"
+    ]
+    found = [e["problem"].split(":")[0] for e in events if e.get("event") == "config_problem"]
+    assert sorted(found) == sorted(
+        [
+            "site.nmae",
+            "uplink.port",
+            f"devices[{DEVICES.index('meter-main')}].unit_id",
+            f"devices[{DEVICES.index('gate-park')}].zone",
+            f"devices[{DEVICES.index('fire-panel')}].bus",
+        ]
+    )
+
+
 def test_profiles_roles_gates_and_rules_beside_type_errors(tmp_path: Path) -> None:
     """An unknown profile, a zone's HVAC without the HVAC roles (one problem per role), a
     gate on an unknown device and a rule naming an unknown output come out beside a type

@@ -227,9 +227,9 @@ def _point_keys() -> Iterator[Key]:
     for f in info.fields:
         if f.encode_name == "name":
             continue
-        default = "" if f.encode_name == "datatype" else _default(f)
-        if f.encode_name == "datatype":
-            default = "by table (`bool` for coils and discrete inputs)"
+        default = _default(f)
+        if f.encode_name == "datatype":  # resolved by the point itself
+            default = "`bool` in coil and discrete tables, else `uint16`"
         yield Key(
             f.encode_name,
             _type(f.type),

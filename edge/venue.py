@@ -10,6 +10,7 @@ command checks, booking sync); the daemon swaps it only after a reload has start
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,9 @@ from drivers.modbus.points import DataType
 from edge.access.keys import key_problem
 from edge.alarms.validate import alarm_config_problems
 from edge.automation.site import build_site
+from edge.config.collect import collect
 from edge.config.errors import ConfigError, Problem
-from edge.config.load import check, parse
+from edge.config.load import check, read_toml
 from edge.config.model import VenueConfig
 from edge.energy.nesting import upstream_meters
 from edge.profiles import GPIO_PROFILES, NETWORK_PROFILES, ProfileBook
@@ -125,11 +127,34 @@ def venue_problems(cfg: VenueConfig) -> list[Problem]:
     parents = {z.id: z.parent for z in cfg.zones}
     _, nesting = upstream_meters(meter_zone, parents, cfg.energy.upstream, cfg.energy.nested_meters)
     out += [Problem(path, message) for path, message in nesting]
-    if not out:  # the rules need valid references first
-        known = {f"{d.id}.{p}" for d in cfg.devices for p in book.points(d.profile) or ()}
-        _, rules = build_site(cfg, roles, gate_relays(cfg, roles), known)
-        out += rules
+    known = {f"{d.id}.{p}" for d in cfg.devices for p in book.points(d.profile) or ()}
+    _, rules = build_site(cfg, roles, gate_relays(cfg, roles), known)
+    out += _rule_problems_beside(cfg, out, rules) if out else rules
     return out
+
+
+_DEVICE_PATH = re.compile(r"devices\[(\d+)\]")
+
+
+def _rule_problems_beside(
+    cfg: VenueConfig, others: list[Problem], rules: list[Problem]
+) -> list[Problem]:
+    """With other problems present, only the rules' own: not the zones, timezone or derived
+    emergency policy they mirror, nor points of a device already reported."""
+    broken = {
+        cfg.devices[int(m.group(1))].id
+        for p in others
+        if (m := _DEVICE_PATH.match(p.path)) and int(m.group(1)) < len(cfg.devices)
+    }
+    mirrored: tuple[str, ...] = ("rules.zones", "rules.timezone")
+    if "emergency" not in cfg.rules:
+        mirrored += ("rules.emergency",)
+    return [
+        p
+        for p in rules
+        if not p.path.startswith(mirrored)
+        and not any(f"'{d}." in p.message or f"'{d}'" in p.message for d in broken)
+    ]
 
 
 def role_problems(cfg: VenueConfig, roles: RoleMap, book: ProfileBook) -> list[Problem]:
@@ -210,11 +235,19 @@ def load_venue(path: str | Path) -> Venue:
 
 
 def venue_from_bytes(raw: bytes, source: str) -> Venue:
-    cfg = parse(raw, source)
-    problems = venue_problems(cfg)
-    if problems:
+    return venue_from_data(read_toml(raw, source), source)
+
+
+def venue_from_data(data: object, source: str) -> Venue:
+    """The venue of parsed TOML; ConfigError with every problem, cross-references included
+    (checked on the parts that decoded)."""
+    collected = collect(data)
+    problems = list(collected.problems)
+    if collected.config is not None:
+        problems += collected.later(venue_problems(collected.config))
+    if problems or collected.config is None:
         raise ConfigError(source, problems)
-    return build_venue(cfg)
+    return build_venue(collected.config)
 
 
 def build_venue(cfg: VenueConfig) -> Venue:

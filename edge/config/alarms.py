@@ -18,17 +18,24 @@ class ClassOverride(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Change a built-in class: any field left out keeps the built-in value."""
 
     severity: SeverityName | None = None
+    """The class's severity."""
     latching: bool | None = None
+    """The alarm stays until acknowledged."""
     delay_on_s: Seconds | None = None
+    """The condition must hold this long before the alarm raises."""
     delay_off_s: Seconds | None = None
+    """The condition must be gone this long before the alarm clears."""
     enabled: bool = True
+    """`false` turns the class off."""
 
 
 class MaintenanceLimit(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Maintenance is due when an output's run hours or switch cycles reach these."""
 
     run_hours: Annotated[float, Meta(gt=0)] | None = None
+    """Hours on before maintenance is due."""
     cycles: Annotated[int, Meta(gt=0)] | None = None
+    """Switch cycles before maintenance is due."""
 
 
 class AlarmsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -43,6 +50,7 @@ class AlarmsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     hvac_ready_after_min: Annotated[float, Meta(ge=0, le=600)] = 15.0
     """Minutes after a booking start by which the room must be within `hvac_tolerance_k`."""
     hvac_tolerance_k: Annotated[float, Meta(gt=0, le=10)] = 1.0
+    """How far from its setpoint a room may be and still count as ready."""
     door_open_max_s: Seconds = 120.0
     """A door contact open this long counts as held open (besides the controller's bit)."""
     lights_left_on_after_s: Seconds = 600.0
@@ -52,14 +60,21 @@ class AlarmsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     zone_power_floor: dict[str, Annotated[float, Meta(ge=0)]] = field(default_factory=dict)
     """Per zone id: its own floor (a hall meter with a permanent base load)."""
     temp_min_c: float = 10.0
+    """Below this a temperature sensor raises `temperature_range`."""
     temp_max_c: float = 32.0
+    """Above this a temperature sensor raises `temperature_range`."""
     humidity_min_pct: float = 15.0
+    """Below this a humidity sensor raises an alarm."""
     humidity_max_pct: float = 80.0
+    """Above this a humidity sensor raises an alarm."""
     co2_max_ppm: float = 1500.0
+    """Above this a CO2 sensor raises `co2_high`."""
     env_delay_s: Seconds = 300.0
     """Environment values out of range this long raise an alarm (and clear after 60 s)."""
     outbox_high_ratio: Annotated[float, Meta(gt=0, le=1)] = 0.8
+    """Outbox depth, as a share of its bound, that raises `outbox_high`."""
     clock_unsynced_after_s: Seconds = 600.0
+    """The clock unsynchronised this long raises `clock_unsynced`."""
     maintenance_default: dict[str, MaintenanceLimit] = field(
         default_factory=lambda: {
             "lighting_8ch": MaintenanceLimit(run_hours=20_000, cycles=100_000),

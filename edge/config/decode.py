@@ -8,6 +8,7 @@ finds nothing, `msgspec.convert` builds the structs (and is then known to succee
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ from msgspec import inspect as mi
 from edge.config.errors import Problem
 
 T = TypeVar("T")
+_ODD_KEY = re.compile(r'[.\[\]"\s]')
 
 
 def decode_all(data: object, typ: type[T]) -> tuple[T | None, list[Problem]]:
@@ -31,9 +33,21 @@ def decode_all(data: object, typ: type[T]) -> tuple[T | None, list[Problem]]:
         return None, [Problem("", str(exc))]
 
 
+def check_value(value: object, info: mi.Type, path: str, out: list[Problem]) -> None:
+    """Append to `out` every problem of `value` against `info`, with paths under `path`."""
+    _check(value, info, path, out)
+
+
+def join(path: str, key: str | int) -> str:
+    """`path` one step down: `devices[3]`, `site.id`."""
+    return _join(path, key)
+
+
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not key or _ODD_KEY.search(key):  # quoted, so a path reads one way only
+        return f"{path}[{json.dumps(key)}]"
     return f"{path}.{key}" if path else key
 
 
@@ -62,7 +76,8 @@ def _check(value: object, info: mi.Type, path: str, out: list[Problem]) -> None:
         _check_struct(value, info, path, out)
     elif isinstance(info, mi.ListType):
         if not isinstance(value, list):
-            out.append(Problem(path, f"expected a list, got {_kind(value)}"))
+            hint = f"write each item under its own [[{path}]]" if isinstance(value, dict) else ""
+            out.append(Problem(path, f"expected a list, got {_kind(value)}", hint))
             return
         for i, item in enumerate(value):
             _check(item, info.item_type, _join(path, i), out)

@@ -1,6 +1,8 @@
-"""Load and check the venue config: syntax, types, then references within the config.
+"""Load and check the venue config: syntax, types, and references within the config.
 
-Only what the config itself can tell: ids, buses, devices, zones, profiles and files.
+Every problem in one run: `collect` keeps what decoded, so the references are checked
+even when some types are wrong. Only what the config itself can tell: ids, buses,
+devices, zones, profiles and files.
 Checks that need the services' own knowledge (rules, alarms, keys, energy nesting) sit
 above them, in `edge.venue`, so this package imports no service.
 """
@@ -14,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from edge.config.decode import decode_all
+from edge.config.collect import collect
 from edge.config.errors import ConfigError, Problem
 from edge.config.model import (
     Bus,
@@ -51,6 +53,17 @@ def load(path: str | Path, profile_points: ProfilePoints | None = None) -> Venue
 
 
 def parse(raw: bytes, source: str, profile_points: ProfilePoints | None = None) -> VenueConfig:
+    collected = collect(read_toml(raw, source))
+    problems = list(collected.problems)
+    if collected.config is not None:
+        problems += collected.later(check(collected.config, profile_points))
+    if problems or collected.config is None:
+        raise ConfigError(source, problems)
+    return collected.config
+
+
+def read_toml(raw: bytes, source: str) -> dict[str, object]:
+    """The file's TOML as plain data; ConfigError when it is too big, empty or not TOML."""
     if len(raw) > MAX_BYTES:
         raise ConfigError(source, [Problem("", f"file is larger than {MAX_BYTES} bytes")])
     if not raw.strip():
@@ -61,13 +74,7 @@ def parse(raw: bytes, source: str, profile_points: ProfilePoints | None = None) 
         raise ConfigError(source, [Problem("", f"not UTF-8 text (byte {exc.start})")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [Problem("", f"not valid TOML: {exc}")]) from None
-    config, problems = decode_all(data, VenueConfig)
-    if config is None:
-        raise ConfigError(source, problems)
-    problems = check(config, profile_points)
-    if problems:
-        raise ConfigError(source, problems)
-    return config
+    return data
 
 
 def _duplicates(ids: list[str], path: str, what: str) -> list[Problem]:

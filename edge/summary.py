@@ -9,26 +9,26 @@ the latest (retained), so a consumer that joins late sees the present.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import structlog
 
 from edge.alarms.model import AlarmRecord
 from edge.clock import Clock
+from edge.energy import EnergyInterval
 from edge.energy.nesting import upstream_meters
 from edge.field.points import PointTable
 from edge.journal import MAX_QUERY_ROWS, Journal
-from edge.stores import Stores
+from edge.stores import EnergyRecord, Stores
 from edge.uplink.contract import AlarmCounts, Figures, SummaryBody
 from edge.venue import Venue, VenueRef
 
 log = structlog.get_logger("edge.summary")
 TICK_S = 1.0
 MIN_INTERVAL_S = 5.0
-ENERGY_REFRESH_S = 60.0
 FIRE_ROLES = ("fire.devices_normal", "fire.devices_alarm", "fire.devices_fault")
 
 
@@ -62,12 +62,28 @@ class _Tally:
         )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass
 class EnergyToday:
-    """kWh since local midnight: the venue's (top-level meters) and each zone's own."""
+    """kWh since local midnight: the venue's (top-level meters) and each zone's own.
 
+    Fed with each interval once (by kind, subject and end), from the journal at start and
+    live afterwards, so an interval seen both ways counts once."""
+
+    day: date | None = None
+    top: frozenset[str] = frozenset()
     venue: float = 0.0
-    zones: Mapping[str, float] = field(default_factory=dict)
+    zones: dict[str, float] = field(default_factory=dict)
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def add(self, kind: str, subject: str, zone: str | None, end: datetime, kwh: float) -> None:
+        key = (kind, subject, end.astimezone(UTC).isoformat())
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        if kind == "meter" and subject in self.top:
+            self.venue += kwh
+        elif kind == "zone" and zone:
+            self.zones[zone] = self.zones.get(zone, 0.0) + kwh
 
 
 def summarise(
@@ -152,17 +168,15 @@ def top_level_meters(venue: Venue) -> frozenset[str]:
     return frozenset(m for m in meter_zone if m not in upstream)
 
 
-async def energy_since(journal: Journal, midnight: datetime, top: frozenset[str]) -> EnergyToday:
-    """From the journal's energy intervals (meter and zone) that ended since `midnight`."""
+async def load_today(journal: Journal, midnight: datetime, today: EnergyToday) -> None:
+    """Add the journal's meter and zone intervals that ended since `midnight`."""
     rows = await journal.query(kind="energy", since=midnight, limit=MAX_QUERY_ROWS)
-    venue, zones = 0.0, dict[str, float]()
+    if len(rows) >= MAX_QUERY_ROWS:
+        log.warning("summary_energy_today_partial", rows=len(rows))
     for r in rows:
-        kwh = float(r["body"].get("kwh", 0.0))
-        if r["actor"] == "meter" and r["subject"] in top:
-            venue += kwh
-        elif r["actor"] == "zone" and r["zone"]:
-            zones[r["zone"]] = zones.get(r["zone"], 0.0) + kwh
-    return EnergyToday(venue, zones)
+        end = datetime.fromisoformat(r["ts"]) if isinstance(r["ts"], str) else r["ts"]
+        if r["actor"] in ("meter", "zone") and end > midnight:  # at midnight: yesterday's
+            today.add(r["actor"], r["subject"], r["zone"], end, float(r["body"].get("kwh", 0.0)))
 
 
 class SummaryComponent:
@@ -177,16 +191,21 @@ class SummaryComponent:
         self._last: SummaryBody | None = None
         self._sent_mono = float("-inf")
         self._energy = EnergyToday()
-        self._energy_mono = float("-inf")
+        self._live: list[EnergyInterval] = []
 
     async def run(self, ready: Callable[[], None]) -> None:
-        ready()
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # figures are best effort; the next tick tries again
-                log.exception("summary_failed")
-            await self._clock.sleep(TICK_S)
+        with self._stores.energy.subscribe(self._on_energy):
+            ready()
+            while True:
+                try:
+                    await self.tick()
+                except Exception:  # figures are best effort; the next tick tries again
+                    log.exception("summary_failed")
+                await self._clock.sleep(TICK_S)
+
+    def _on_energy(self, rec: EnergyRecord) -> None:
+        if isinstance(rec, EnergyInterval):
+            self._live.append(rec)
 
     async def tick(self) -> SummaryBody | None:
         """Recompute; queue and return the summary when it changed (and may be sent)."""
@@ -194,14 +213,14 @@ class SummaryComponent:
         tz = ZoneInfo(venue.config.site.timezone)
         local = self._clock.now().astimezone(tz)
         mono = self._clock.monotonic()
-        if mono - self._energy_mono >= ENERGY_REFRESH_S or (
-            self._last is not None and self._last.day != local.date().isoformat()
-        ):
-            midnight = datetime.combine(local.date(), time(), tz)
-            self._energy = await energy_since(
-                self._stores.journal, midnight, top_level_meters(venue)
-            )
-            self._energy_mono = mono
+        midnight = datetime.combine(local.date(), time(), tz)
+        if self._energy.day != local.date():  # the start, then every local midnight
+            self._energy = EnergyToday(day=local.date(), top=top_level_meters(venue))
+            await load_today(self._stores.journal, midnight, self._energy)
+        live, self._live = self._live, []
+        for rec in live:
+            if rec.end > midnight:  # one ending at midnight closed yesterday
+                self._energy.add(rec.kind, rec.subject, rec.zone, rec.end, rec.kwh)
         body = summarise(
             venue, self._stores.points, self._stores.alarms.open_alarms(), self._energy,
             local.date().isoformat(),

@@ -77,8 +77,8 @@ def test_lights_and_devices_by_role_and_zone(tmp_path: Path) -> None:
     points = PointTable()
     for ch, on in ((1, True), (2, False), (3, True)):
         points.publish(PointUpdate("lights-1", f"ch{ch}_on", on, Quality.GOOD, NOW))
-    points.publish(DeviceStatus("lights-1", True, ""))
-    points.publish(DeviceStatus("meter-hall", False, "timeout"))
+    points.publish(DeviceStatus("lights-1", True, NOW))
+    points.publish(DeviceStatus("meter-hall", False, NOW, "timeout"))
     body = summarise(v, points, [], EnergyToday(), "2026-07-15")
     # lighting_8ch has 8 switch channels: 2 read on, 8 in all; the device is in court-1,
     # but ch3 serves court-2 (the zone whose lights name it).

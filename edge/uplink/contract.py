@@ -112,13 +112,20 @@ class StateBody(Struct, frozen=True, kw_only=True):
     """True when sent because the max interval elapsed, not because a value changed."""
 
 
+EventKind = Literal[
+    "device_online", "device_offline", "access_decision", "operation", "emergency",
+    "buffer_overflow", "bookings_rejected", "bookings_resync_needed",
+]  # fmt: skip
+"""Every kind of event the gateway sends (docs/mqtt.md "event" says what each carries)."""
+
+
 class EventBody(Struct, frozen=True, kw_only=True):
-    """Something that happened. `kind` names it: `access_decision`, `rule_action`, ...
+    """Something that happened; `kind` names it (a closed set).
 
     Events whose kind starts with `access` are never evicted from the outbox.
     """
 
-    kind: Ident
+    kind: EventKind
     message: str = ""
     zone: str | None = None
     device: str | None = None
@@ -352,7 +359,7 @@ class State(Envelope, frozen=True, kw_only=True, tag="state"):
 
 
 class Event(Envelope, frozen=True, kw_only=True, tag="event"):
-    kind: Ident
+    kind: EventKind
     message: str = ""
     zone: str | None = None
     device: str | None = None

@@ -44,7 +44,7 @@ def body(i: int, rng: random.Random) -> QueuedBody:
     if roll < 0.70:
         return StateBody(points=[PointValue(point=f"hvac{i % 7}.temp", value=20 + i % 50 / 10)])
     if roll < 0.82:
-        return EventBody(kind="rule_action", zone="court-1", data={"i": i})
+        return EventBody(kind="operation", zone="court-1", data={"i": i})
     if roll < 0.90:
         return EventBody(kind="access_decision", zone="gate-north", data={"granted": True})
     if roll < 0.95:

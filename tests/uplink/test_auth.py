@@ -47,7 +47,7 @@ async def test_right_password_connects_over_mqtt_311(tmp_path: Path) -> None:
             cfg, site=SITE, gateway=GW, db=db, clock=SystemClock(), birth=birth_provider
         ) as up:
             await asyncio.wait_for(up.connected_event.wait(), 5)
-            await up.put(EventBody(kind="hello"))
+            await up.put(EventBody(kind="operation"))
             await asyncio.wait_for(up.outbox.wait_empty(), 5)
             assert (await up.status()).connected
         db.close()

@@ -60,6 +60,6 @@ async def test_amqtt_fallback_carries_the_uplink_over_mqtt_311(tmp_path: Path) -
             cfg, site=SITE, gateway=GW, db=db, clock=SystemClock(), birth=birth_provider
         ) as up:
             await asyncio.wait_for(up.connected_event.wait(), 5)
-            await up.put(EventBody(kind="demo"))
+            await up.put(EventBody(kind="operation"))
             await asyncio.wait_for(up.outbox.wait_empty(), 5)
         db.close()

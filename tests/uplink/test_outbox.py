@@ -60,7 +60,7 @@ async def test_put_returns_after_commit_and_survives_reopen(tmp_path: Path) -> N
     db = Database.open(tmp_path / "a.db")
     clock = SimClock(T0)
     async with Outbox(db, clock) as box:
-        enq = await box.put(EventBody(kind="door_forced"))
+        enq = await box.put(EventBody(kind="operation"))
         conn = sqlite3.connect(tmp_path / "a.db")
         rows = conn.execute("SELECT stream, seq, msg_id FROM outbox").fetchall()
         conn.close()
@@ -71,7 +71,7 @@ async def test_put_returns_after_commit_and_survives_reopen(tmp_path: Path) -> N
         assert box.depth == 1
         row = await box.next()
         assert (row.stream, row.seq, row.msg_id) == ("event", 1, enq.msg_id)
-        nxt = await box.put(EventBody(kind="x"))
+        nxt = await box.put(EventBody(kind="operation"))
         assert nxt.seq == 2  # seq persisted, never reused
     db.close()
 
@@ -84,9 +84,9 @@ async def test_drain_order_alarm_event_energy_state_and_fifo_within(tmp_path: Pa
         box.put_nowait(state(1))
         box.put_nowait(EnergyBody(kind="meter_interval", meter="m1", start=T0, end=T0, kwh=1.0))
         box.put_nowait(state(2))
-        box.put_nowait(EventBody(kind="a"))
+        box.put_nowait(EventBody(kind="operation"))
         box.put_nowait(AlarmBody(alarm_id="x", action="raise"))
-        box.put_nowait(EventBody(kind="b"))
+        box.put_nowait(EventBody(kind="operation"))
         await box.flush()
         order = await drain_all(box)
     db.close()
@@ -126,7 +126,7 @@ async def test_eviction_drops_oldest_state_never_alarms_access_or_energy(tmp_pat
         await box.put(AlarmBody(alarm_id="a", action="raise"))
         await box.put(EventBody(kind="access_decision"))
         await box.put(EnergyBody(kind="meter_interval", meter="m", start=T0, end=T0, kwh=0.5))
-        await box.put(EventBody(kind="rule_action"))
+        await box.put(EventBody(kind="operation"))
         for i in range(20):
             await box.put(state(i))
         by_stream = await box.depth_by_stream()
@@ -147,7 +147,7 @@ async def test_eviction_drops_oldest_state_never_alarms_access_or_energy(tmp_pat
     # State goes before any event: the plain event survives while state can still be dropped.
     assert [e["kind"] for e in events if e["kind"] != "buffer_overflow"] == [
         "access_decision",
-        "rule_action",
+        "operation",
     ]
     assert len(overflow) == 2  # the first at once, the rest folded into one a minute later
     kept_state = [r.seq for r in rows if r.stream == "state"]
@@ -222,10 +222,10 @@ async def test_a_commit_in_flight_when_the_uplink_is_cancelled_still_lands(tmp_p
 
     async def uplink() -> None:
         async with Outbox(db, clock) as box:
-            await box.put(EventBody(kind="first"))
+            await box.put(EventBody(kind="operation"))
             other = asyncio.ensure_future(db.run(long_job))  # e.g. a big energy flush
             await asyncio.to_thread(busy.wait, 10)
-            box.put_nowait(EventBody(kind="second"))  # its commit queues behind the job
+            box.put_nowait(EventBody(kind="operation"))  # its commit queues behind the job
             ready.set()
             try:
                 await asyncio.sleep(3600)
@@ -282,7 +282,7 @@ async def test_a_full_disk_is_a_state_and_the_spill_is_committed_when_space_retu
     db.subscribe(events.append)
     clock = SimClock(T0)
     async with Outbox(db, clock) as box:
-        await box.put(EventBody(kind="before"))
+        await box.put(EventBody(kind="operation"))
         await fill(small_disk, db)
         sent = [box.put_nowait(state(i)) for i in range(300)]
         with pytest.raises(NotCommitted):

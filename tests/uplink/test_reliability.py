@@ -90,7 +90,7 @@ async def test_broker_down_for_minutes_loses_nothing(
                 body = StateBody(points=[PointValue(point="hvac1.temp", value=second * 100 + i)])
                 sent_state.append(up.put_nowait(body))
             if second * events_total // seconds != (second + 1) * events_total // seconds:
-                sent_event.append(up.put_nowait(EventBody(kind="rule_action", data={"s": second})))
+                sent_event.append(up.put_nowait(EventBody(kind="operation", data={"s": second})))
             await clock.advance(1.0)
             if second % 10 == 0:
                 await up.outbox.flush()
@@ -166,7 +166,7 @@ async def main(path, port, count, drain):
         sent = 0
         while sent < count:
             n = min(50, count - sent)
-            chunk = [up.put(EventBody(kind="t", data={{"n": sent + i}})) for i in range(n)]
+            chunk = [up.put(EventBody(kind="operation", data={{"n": sent + i}})) for i in range(n)]
             for enq in await asyncio.gather(*chunk):
                 sys.stdout.write(enq.msg_id + "\\n")
             sys.stdout.flush()

@@ -21,9 +21,9 @@ async def test_connect_announces_status_birth_then_drains(
 ) -> None:
     """On connect: status online (retained), a full birth, then queued messages."""
     async with make_uplink() as up:
-        up.put_nowait(EventBody(kind="early", message="before connect"))
+        up.put_nowait(EventBody(kind="operation", message="before connect"))
         await up.connected_event.wait()
-        up.put_nowait(EventBody(kind="live", message="hello"))
+        up.put_nowait(EventBody(kind="operation", message="hello"))
         await cloud.wait_for(lambda: len(cloud.received["event"]) == 2)
         await cloud.wait_for(lambda: len(cloud.received["birth"]) == 1)
     # A clean stop says offline itself (no Will after DISCONNECT), same session.
@@ -37,8 +37,8 @@ async def test_connect_announces_status_birth_then_drains(
     assert part["devices"][0]["points"][0]["writable"] is True
     assert birth["session"] == status[0]["session"] == cloud.received["event"][0]["session"]
     early, live = cloud.received["event"]
-    assert (early["kind"], early["historical"]) == ("early", True)
-    assert (live["kind"], live["historical"]) == ("live", False)
+    assert (early["message"], early["historical"]) == ("before connect", True)
+    assert (live["message"], live["historical"]) == ("hello", False)
     assert [early["seq"], live["seq"]] == [1, 2]
 
 

@@ -102,7 +102,7 @@ async def test_tls_with_client_certificate(tmp_path: Path) -> None:
             birth=birth_provider,
         ) as up:
             await asyncio.wait_for(up.connected_event.wait(), 5)
-            await up.put(EventBody(kind="over_tls"))
+            await up.put(EventBody(kind="operation"))
             await asyncio.wait_for(up.outbox.wait_empty(), 5)
         # Without the client certificate the broker refuses the handshake: no connection.
         async with Gateway(

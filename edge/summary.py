@@ -149,8 +149,9 @@ def summarise(
     for z, t in zones.items():
         t.energy_kwh = energy.zones.get(z, 0.0)
     return SummaryBody(
-        day=day, venue=whole.figures(), zones={z: t.figures() for z, t in zones.items()}
-    )
+        day=day, venue=whole.figures(), zones={z: t.figures() for z, t in zones.items()},
+        offline=sorted(d.id for d in cfg.devices if online.get(d.id) is not True),
+    )  # fmt: skip
 
 
 def top_level_meters(venue: Venue) -> frozenset[str]:

@@ -311,6 +311,9 @@ class SummaryBody(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
     venue: Figures
     zones: dict[str, Figures]
     """Every zone; a parent zone counts its children's devices too."""
+    offline: list[str] = field(default_factory=list)
+    """Every configured device not answering now, sorted (retained: a late consumer
+    knows which without replaying `device_offline` events)."""
 
 
 # ---------------------------------------------------------------- wire types (what the cloud sees)
@@ -397,6 +400,7 @@ class Summary(Envelope, frozen=True, kw_only=True, tag="summary", forbid_unknown
     day: str
     venue: Figures
     zones: dict[str, Figures]
+    offline: list[str] = field(default_factory=list)
 
 
 class CmdRes(Envelope, frozen=True, kw_only=True, tag="cmd_res"):

@@ -238,6 +238,7 @@ async def test_fire_panel_and_cameras_through_the_daemon(
                 seen = time.monotonic() - gone
                 assert alarms(cloud, f"comm_lost:{victim}")[0]["action"] == "raise"
                 assert cameras_online() == CAMERAS - 1 and value(f"{victim}.online") is False
+                await cloud.wait_for(lambda: cloud.received["summary"][-1]["offline"] == [victim])
                 threshold = PROBE_S * FAIL_AFTER
                 print(f"{victim} offline -> comm_lost at the cloud after {seen:.2f} s "
                       f"(probe every {PROBE_S:g} s, offline after {FAIL_AFTER} failures); "

@@ -89,6 +89,7 @@ def test_lights_and_devices_by_role_and_zone(tmp_path: Path) -> None:
     assert (body.venue.devices_online, body.venue.devices_total) == (1, 3)
     assert (body.zones["court-2"].devices_online, body.zones["court-2"].devices_total) == (0, 0)
     assert body.venue.alarms_open.critical == 0
+    assert body.offline == ["meter-c1", "meter-hall"]  # never heard from, and gone
 
 
 def test_energy_today_counts_each_interval_once_and_only_top_meters(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from sim.devices.lights import LightingController
 from sim.venue import SimVenue
 from tests import brokers
 from tests.simday import site_header
+from tests.uplink.conformance import Conformance
 
 mosquitto = brokers.mosquitto
 TZ = ZoneInfo("Asia/Shanghai")
@@ -159,6 +160,7 @@ async def test_fire_panel_and_cameras_through_the_daemon(
         async with (
             SimVenue.from_config(src, clock, workdir=tmp_path / "sim") as venue,
             CloudEmulator(mosquitto.host, mosquitto.port, "safety", "gw-1") as cloud,
+            Conformance(mosquitto.host, mosquitto.port, "safety", "gw-1") as consumer,
         ):
             v = load_venue(venue.runtime_config_path)
             daemon = Daemon(venue.runtime_config_path, v, clock, Notifier(""))
@@ -265,3 +267,6 @@ async def test_fire_panel_and_cameras_through_the_daemon(
             finally:
                 daemon.request_stop()
                 assert await asyncio.wait_for(task, 15) == 0
+            # The consumer written from docs/mqtt.md has no complaint about any of it.
+            await cloud.wait_for(lambda: len(consumer.unique) >= len(cloud.unique("alarm")))
+            assert not consumer.verdict(), consumer.verdict()[:10]

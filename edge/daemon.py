@@ -21,11 +21,14 @@ import structlog
 from edge import logs
 from edge.alarms import configure_engine
 from edge.automation.reconciler import Cause, Want, same
+from edge.bookings.auth import CurrentBookingAuth
+from edge.bookings.sync import ALARM_CLASS as BOOKINGS_ALARM
 from edge.bookings.sync import BookingSync
 from edge.clock import Clock, SimClock, SystemClock
 from edge.cloud_commands import CurrentVerifier, cloud_handlers
 from edge.config.errors import ConfigError
 from edge.config.load import check_state_dir
+from edge.config.model import Uplink
 from edge.feed import Feed
 from edge.liveness import Liveness, run_watchdog
 from edge.notify import Notifier, watchdog_interval
@@ -36,7 +39,7 @@ from edge.storage_watch import StorageAlarms
 from edge.stores import Stores, counted_outputs, open_stores
 from edge.supervisor import StartFailed, Supervisor
 from edge.uplink.commands import CommandProcessor
-from edge.uplink.contract import CmdResBody
+from edge.uplink.contract import CmdResBody, Topics
 from edge.uplink.inbound import InboundRouter
 from edge.venue import Venue, VenueRef, load_venue
 from edge.workers import Services, Spec, plan
@@ -92,6 +95,11 @@ class Daemon:
         """SIGHUP: reload without anyone waiting for the outcome."""
         self._reloads.put_nowait(None)
 
+    def _uplink_and_root(self) -> tuple[Uplink, str]:
+        """What booking signatures are checked against: `[uplink]` and the topic root."""
+        cfg = self.venue.get().config
+        return cfg.uplink, Topics(cfg.site.id, cfg.site.gateway).root
+
     # ---- life ----------------------------------------------------------------------
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -129,6 +137,8 @@ class Daemon:
             self.clock,
             zone_known=lambda z: any(z == x.id for x in self.venue.get().config.zones),
             max_duration=lambda: self.venue.get().site.max_booking,
+            auth=CurrentBookingAuth(self._uplink_and_root),
+            alarm=lambda active, msg: stores.alarms.report(BOOKINGS_ALARM, "bookings", active, msg),
         )
 
         async def respond(answer: CmdResBody) -> None:
@@ -141,6 +151,7 @@ class Daemon:
             cloud_handlers(ops),
             verifier=CurrentVerifier(self.venue),
             max_payload=cfg.uplink.max_payload,
+            max_lifetime_s=lambda: self.venue.get().config.uplink.command_max_lifetime_s,
         )
         router = InboundRouter(
             commands,

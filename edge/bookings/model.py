@@ -12,6 +12,7 @@ from typing import Annotated
 
 from msgspec import Meta, Struct, field
 
+from edge.uplink.contract import Signature
 from rules.model import AwareDatetime, Booking
 
 BookingId = Annotated[str, Meta(min_length=1, max_length=128)]
@@ -24,6 +25,10 @@ class BookingSnapshot(Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     version: Annotated[int, Meta(ge=0)]
     bookings: list[Booking]
     generated_at: AwareDatetime | None = None
+    reset: bool = False
+    """Replace the store whatever its version (a recovery from a bogus stored version);
+    honoured only when the snapshot is validly signed by a booking key."""
+    sig: Signature | None = None
 
 
 class BookingDelta(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -32,6 +37,7 @@ class BookingDelta(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     version: Annotated[int, Meta(ge=1)]
     upsert: list[Booking] = field(default_factory=list)
     remove: list[BookingId] = field(default_factory=list)
+    sig: Signature | None = None
 
 
 def in_utc(b: Booking) -> Booking:

@@ -3,13 +3,17 @@
 Order of checks, each refusal answered on `cmd_res` with a reason code:
 size (`too_large`) -> JSON (`malformed`) -> name (`unknown_command`, `not_supported`) ->
 schema (`invalid`) -> signature (`signature_required`, `unknown_key`, `bad_signature`) ->
-duplicate `cmd_id` (answered with the stored result, never executed twice) -> expiry
-(`expired`) -> guardrails (codes chosen by the daemon's validator, e.g. `not_writable`,
-`out_of_range`) -> handler (`ok`, a CommandRefused code, `failed`, `timeout`).
+lifetime (`lifetime_too_long`: `expires_at - issued_at`, and `expires_at - now`, above the
+configured bound) -> duplicate `cmd_id` (answered with the stored result, never executed
+twice) -> expiry (`expired`) -> guardrails (codes chosen by the daemon's validator, e.g.
+`not_writable`, `out_of_range`) -> handler (`ok`, a CommandRefused code, `failed`, `timeout`).
 
 Results are persisted per `cmd_id` from the signature check on, so a duplicate after a
-restart is still answered identically. A command that was executing when the process died is
-answered `interrupted` and not re-run: at most once is the right default for gates.
+restart is still answered identically. They are kept longer than any command may live
+(`RESULT_RETENTION_S` >= the lifetime bound, at most 24 h), so a captured command can never
+outlive the memory of its id: replayed later it is a duplicate, or expired. A command that
+was executing when the process died is answered `interrupted` and not re-run: at most once
+is the right default for gates.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
@@ -60,6 +64,12 @@ class SignatureCheck(Protocol):
 
 
 RESULT_RETENTION_S = 7 * 24 * 3600.0
+DEFAULT_MAX_LIFETIME_S = 3600.0
+LIFETIME_LIMIT_S = 24 * 3600.0
+"""The most `[uplink] command_max_lifetime_s` may be (kept below the retention)."""
+CLOCK_SKEW_S = 300.0
+"""Tolerated difference between the cloud's and the gateway's clocks (`expires_at - now`)."""
+assert RESULT_RETENTION_S > LIFETIME_LIMIT_S + CLOCK_SKEW_S
 _decoder = msgspec.json.Decoder()
 _result_decoder = msgspec.json.Decoder(CmdResBody)
 _encoder = msgspec.json.Encoder()
@@ -79,6 +89,7 @@ class CommandProcessor:
         guardrail: Guardrail | None = None,
         max_payload: int = 64 * 1024,
         handler_timeout_s: float = 30.0,
+        max_lifetime_s: Callable[[], float] = lambda: DEFAULT_MAX_LIFETIME_S,
     ) -> None:
         unknown = set(handlers) - set(COMMANDS)
         if unknown:
@@ -93,6 +104,7 @@ class CommandProcessor:
         self._guardrail = guardrail
         self._max_payload = max_payload
         self._timeout = handler_timeout_s
+        self._max_lifetime_s = max_lifetime_s
         self._running: dict[str, asyncio.Future[CmdResBody]] = {}
 
     async def start(self) -> None:
@@ -146,7 +158,27 @@ class CommandProcessor:
             self._verifier.check(topic, obj, self._clock.now())
         except CommandRefused as exc:
             return refuse(exc.code, exc.message, cmd.cmd_id)
+        too_long = self._lifetime_problem(cmd, self._clock.now())
+        if too_long is not None:
+            return refuse("lifetime_too_long", too_long, cmd.cmd_id)
         return await self._once(name, cmd)
+
+    def _lifetime_problem(self, cmd: Command, now: datetime) -> str | None:
+        """Why `cmd` may live too long (a captured command must expire before its id is
+        forgotten), or None. `issued_at` in the future cannot stretch it: `now` counts too."""
+        bound = timedelta(seconds=min(self._max_lifetime_s(), LIFETIME_LIMIT_S))
+        hours = f"{bound.total_seconds() / 3600:g} h"
+        if cmd.issued_at is not None and cmd.expires_at - cmd.issued_at > bound:
+            return (
+                f"expires_at - issued_at is {cmd.expires_at - cmd.issued_at}, more than "
+                f"{hours} (uplink.command_max_lifetime_s); send commands that expire sooner"
+            )
+        if cmd.expires_at - now > bound + timedelta(seconds=CLOCK_SKEW_S):
+            return (
+                f"expires_at is {cmd.expires_at - now} from now, more than {hours} "
+                "(uplink.command_max_lifetime_s); send commands that expire sooner"
+            )
+        return None
 
     async def _once(self, name: str, cmd: Command) -> CmdResBody:
         """Execute `cmd` at most once per cmd_id; duplicates get the same answer."""

@@ -21,7 +21,6 @@ import structlog
 from edge import logs
 from edge.alarms import configure_engine
 from edge.automation.reconciler import Cause, Want, same
-from edge.bookings.auth import CurrentBookingAuth
 from edge.bookings.sync import ALARM_CLASS as BOOKINGS_ALARM
 from edge.bookings.sync import BookingSync
 from edge.clock import Clock, SimClock, SystemClock
@@ -38,6 +37,7 @@ from edge.storage import StorageError
 from edge.storage_watch import StorageAlarms
 from edge.stores import Stores, counted_outputs, open_stores
 from edge.supervisor import StartFailed, Supervisor
+from edge.uplink.booking_auth import CurrentBookingAuth
 from edge.uplink.commands import CommandProcessor
 from edge.uplink.contract import CmdResBody, Topics
 from edge.uplink.inbound import InboundRouter

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from msgspec import Meta, Struct, field
 
-from edge.uplink.contract import Signature
 from rules.model import AwareDatetime, Booking
 
 BookingId = Annotated[str, Meta(min_length=1, max_length=128)]
 MAX_DURATION = timedelta(hours=24)
+
+
+class Signature(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Ed25519 signature of a booking message: the shape of a command's `sig`
+    (edge.uplink.contract.Signature; declared here so bookings do not import the uplink)."""
+
+    kid: Annotated[str, Meta(min_length=1, max_length=128)]
+    alg: Literal["ed25519"] = "ed25519"
+    value: Annotated[str, Meta(max_length=200)]
+    """Base64 (standard alphabet, padded) of the 64-byte signature."""
 
 
 class BookingSnapshot(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

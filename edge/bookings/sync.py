@@ -33,11 +33,16 @@ import msgspec
 import structlog
 
 from edge.bookings.auth import OPEN, BookingAuth, Kind, Trust
-from edge.bookings.model import MAX_DURATION, BookingDelta, BookingSnapshot, problems_of
+from edge.bookings.model import (
+    MAX_DURATION,
+    BookingDelta,
+    BookingSnapshot,
+    Signature,
+    problems_of,
+)
 from edge.bookings.store import BookingStore
 from edge.clock import Clock
 from edge.topic import Topic
-from edge.uplink.contract import Signature
 
 log = structlog.get_logger("edge.bookings.sync")
 
@@ -208,7 +213,8 @@ class BookingSync:
         refused = auth.refusal(what, obj, self._clock.now())
         if refused is None:
             return Trust.SIGNED
-        self._refuse(what, version, refused.code, refused.message)
+        code, message = refused
+        self._refuse(what, version, code, message)
         return None
 
     def _refuse_version(self, what: Kind, version: int, have: int, auth: BookingAuth) -> None:

@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.bookings import BookingStore, BookingSync, SyncReport
-from edge.bookings.auth import BookingAuth, booking_auth
+from edge.bookings.auth import BookingAuth
 from edge.clock import SimClock
 from edge.config.model import AccessKey, Uplink
 from edge.storage import Database
+from edge.uplink.booking_auth import booking_auth
 from edge.uplink.signing import BOOKINGS_DOMAIN, COMMAND_DOMAIN, public_key_b64, sign
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)

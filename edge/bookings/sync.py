@@ -205,8 +205,8 @@ class BookingSync:
     ) -> Trust | None:
         """How far the decoded message is trusted, or None (refused, reported) when the
         signature policy refuses it. Only signed messages are canonicalised."""
-        if sig is None and not auth.required:
-            return Trust.UNSIGNED
+        if not auth.required:
+            return Trust.UNSIGNED  # no keys: a `sig` is not checked and never makes a reset
         obj: Any = {}
         if sig is not None:
             obj = msgspec.json.decode(payload)  # decoded once already: valid JSON object

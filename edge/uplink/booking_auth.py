@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from edge.bookings.auth import Kind
+from edge.bookings.auth import BookingAuth, Kind, Open
 from edge.config.model import Uplink
 from edge.uplink.signing import BOOKINGS_DOMAIN, Verifier
 
@@ -22,7 +22,7 @@ _SUBTOPIC: dict[Kind, str] = {"snapshot": "bookings", "delta": "bookings/delta"}
 
 @dataclass(frozen=True, slots=True)
 class SignedBookings:
-    """`BookingAuth` with a key ring (required when it holds keys)."""
+    """`BookingAuth` with the configured booking keys: every message must be signed."""
 
     topic_root: str
     """`edge/v1/{site}/{gateway}/`: the signature binds the full topic."""
@@ -38,11 +38,14 @@ class SignedBookings:
         return self.verifier.refusal(topic, obj, now, BOOKINGS_DOMAIN)
 
 
-def booking_auth(uplink: Uplink, topic_root: str) -> SignedBookings:
-    """The policy of `[uplink]`: its `booking_keys` and `booking_max_version_jump`."""
+def booking_auth(uplink: Uplink, topic_root: str) -> BookingAuth:
+    """The policy of `[uplink]`: its `booking_keys` and `booking_max_version_jump`
+    (no keys: `Open`, unsigned messages apply and a `sig` is not checked)."""
+    if not uplink.booking_keys:
+        return Open(uplink.booking_max_version_jump)
     keys = {k.kid: k.public_key for k in uplink.booking_keys}
     not_after = {k.kid: k.not_after for k in uplink.booking_keys if k.not_after}
-    verifier = Verifier(keys, required=bool(keys), not_after=not_after)
+    verifier = Verifier(keys, required=True, not_after=not_after)
     return SignedBookings(topic_root, verifier, uplink.booking_max_version_jump)
 
 
@@ -53,9 +56,9 @@ class CurrentBookingAuth:
     def __init__(self, source: Callable[[], tuple[Uplink, str]]) -> None:
         self._source = source
         self._for: tuple[Uplink, str] | None = None
-        self._auth: SignedBookings | None = None
+        self._auth: BookingAuth | None = None
 
-    def __call__(self) -> SignedBookings:
+    def __call__(self) -> BookingAuth:
         uplink, root = self._source()
         if self._auth is None or self._for is None or self._for != (uplink, root):
             self._auth = booking_auth(uplink, root)

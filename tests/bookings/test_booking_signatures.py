@@ -156,14 +156,17 @@ async def test_expired_key_is_refused_and_rotation_works(world: World) -> None:
     assert world.store.version == 1
 
 
-async def test_without_keys_unsigned_applies_but_a_signature_is_still_checked(
+async def test_without_keys_a_signature_is_ignored_and_reset_does_not_count(
     world: World,
 ) -> None:
-    """No booking keys: unsigned messages apply as before; a signed one cannot verify."""
+    """No booking keys: unsigned messages apply as before; a signed one too (the cloud may
+    sign before the gateway has keys), but its `reset` does not count."""
     world.auth = booking_auth(Uplink(), ROOT)
-    await world.sync.on_snapshot(plain(snap_obj(1, bk("a"))))
-    await world.sync.on_snapshot(signed("snapshot", snap_obj(2, bk("b"))))
-    assert world.ids() == ["a"] and world.codes() == ["unknown_key"]
+    await world.sync.on_snapshot(plain(snap_obj(5, bk("a"))))
+    await world.sync.on_snapshot(signed("snapshot", snap_obj(6, bk("b"))))
+    assert world.ids() == ["b"] and world.codes() == []
+    await world.sync.on_snapshot(signed("snapshot", snap_obj(1, bk("c"), reset=True)))
+    assert world.ids() == ["b"] and world.store.version == 6
 
 
 async def test_version_jump_is_refused_and_the_next_update_applies(world: World) -> None:

@@ -37,7 +37,6 @@ from edge.bookings.model import (
     MAX_DURATION,
     BookingDelta,
     BookingSnapshot,
-    Signature,
     problems_of,
 )
 from edge.bookings.store import BookingStore
@@ -52,6 +51,8 @@ ALARM_CLASS = "bookings_refused"
 """Warning alarm (source `bookings`) raised by a refused signature or version; it returns
 when a later message applies (latching: stays until acknowledged)."""
 T = TypeVar("T")
+M = TypeVar("M", BookingSnapshot, BookingDelta)
+Verdict = tuple[Trust, M] | None
 Alarm = Callable[[bool, str], None]
 """(active, message) of the `bookings_refused` alarm."""
 
@@ -103,9 +104,10 @@ class BookingSync:
         if snap is None:
             return
         auth = self._auth()
-        trust = self._trust(auth, "snapshot", snap.version, snap.sig, payload)
-        if trust is None:
+        verdict = self._authentic(auth, "snapshot", snap, payload)
+        if verdict is None:
             return
+        trust, snap = verdict
         reset = snap.reset and trust is Trust.SIGNED
         async with self._lock:
             have = self._store.version
@@ -137,8 +139,10 @@ class BookingSync:
         if delta is None:
             return
         auth = self._auth()
-        if self._trust(auth, "delta", delta.version, delta.sig, payload) is None:
+        verdict = self._authentic(auth, "delta", delta, payload)
+        if verdict is None:
             return
+        _, delta = verdict
         async with self._lock:
             have = self._store.version
             if abs(delta.version - have) > auth.max_version_jump:
@@ -200,22 +204,21 @@ class BookingSync:
             self._rejected_payload(what, str(exc))
             return None
 
-    def _trust(
-        self, auth: BookingAuth, what: Kind, version: int, sig: Signature | None, payload: bytes
-    ) -> Trust | None:
-        """How far the decoded message is trusted, or None (refused, reported) when the
-        signature policy refuses it. Only signed messages are canonicalised."""
+    def _authentic(self, auth: BookingAuth, what: Kind, msg: M, payload: bytes) -> Verdict[M]:
+        """`msg` and how far it is trusted, or None (refused, reported) when the signature
+        policy refuses it. A signed message is re-derived from exactly the object whose
+        signature verified, so what applies is what was signed."""
         if not auth.required:
-            return Trust.UNSIGNED  # no keys: a `sig` is not checked and never makes a reset
+            return Trust.UNSIGNED, msg  # no keys: a `sig` is not checked, never makes a reset
         obj: Any = {}
-        if sig is not None:
-            obj = msgspec.json.decode(payload)  # decoded once already: valid JSON object
+        if msg.sig is not None:
+            obj = msgspec.json.decode(payload)  # decoded once already: a valid JSON object
         refused = auth.refusal(what, obj, self._clock.now())
-        if refused is None:
-            return Trust.SIGNED
-        code, message = refused
-        self._refuse(what, version, code, message)
-        return None
+        if refused is not None:
+            code, message = refused
+            self._refuse(what, msg.version, code, message)
+            return None
+        return Trust.SIGNED, msgspec.convert(obj, type(msg))
 
     def _refuse_version(self, what: Kind, version: int, have: int, auth: BookingAuth) -> None:
         direction = "ahead of" if version > have else "behind"

@@ -145,6 +145,15 @@ async def test_every_way_to_fail_the_signature_changes_nothing(world: World) -> 
     assert world.ids() == ["evil"]
 
 
+async def test_what_applies_is_what_was_signed(world: World) -> None:
+    """A duplicate key smuggled in front of a signed snapshot (`bookings` twice): only the
+    signed bookings can apply, never the smuggled ones."""
+    good = plain(sign(ROOT + "bookings", snap_obj(1, bk("a")), KEY, "b1", BOOKINGS_DOMAIN))
+    evil = plain({"bookings": [bk("evil", member="intruder")]})
+    await world.sync.on_snapshot(evil[:-1] + b"," + good[1:])
+    assert world.ids() == ["a"]
+
+
 async def test_expired_key_is_refused_and_rotation_works(world: World) -> None:
     """A key past its `not_after` is refused (`key_expired`); the next key signs."""
     world.auth = booking_auth(

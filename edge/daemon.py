@@ -40,7 +40,7 @@ from edge.supervisor import StartFailed, Supervisor
 from edge.uplink.booking_auth import CurrentBookingAuth
 from edge.uplink.commands import CommandProcessor
 from edge.uplink.contract import CmdResBody, Topics
-from edge.uplink.inbound import InboundRouter
+from edge.uplink.inbound import FLOOD_ALARM, InboundRouter
 from edge.venue import Venue, VenueRef, load_venue
 from edge.workers import Services, Spec, plan
 from rules.engine import default_values
@@ -156,6 +156,7 @@ class Daemon:
         router = InboundRouter(
             commands,
             {"bookings": sync.on_snapshot, "bookings/delta": sync.on_delta},
+            on_flood=lambda lane, active, msg: stores.alarms.report(FLOOD_ALARM, lane, active, msg),
         )
         feed = Feed(stores, self.venue, sync.reports)
         services = Services(

@@ -41,6 +41,7 @@ from edge.bookings.model import (
 )
 from edge.bookings.store import BookingStore
 from edge.clock import Clock
+from edge.jsonlimits import depth_problem
 from edge.topic import Topic
 
 log = structlog.get_logger("edge.bookings.sync")
@@ -197,10 +198,14 @@ class BookingSync:
         if len(payload) > self._max_payload:
             self._rejected_payload(what, f"{len(payload)} bytes, limit {self._max_payload}")
             return None
+        too_deep = depth_problem(payload)
+        if too_deep is not None:
+            self._rejected_payload(what, too_deep)
+            return None
         try:
             return decoder.decode(payload)
         # ValidationError is a DecodeError; bad UTF-8 inside a string is a UnicodeDecodeError.
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             self._rejected_payload(what, str(exc))
             return None
 

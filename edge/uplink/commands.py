@@ -1,12 +1,13 @@
 """Inbound commands on `cmd/{name}`: validate, authenticate, deduplicate, execute once, answer.
 
 Order of checks, each refusal answered on `cmd_res` with a reason code:
-size (`too_large`) -> JSON (`malformed`) -> name (`unknown_command`, `not_supported`) ->
-schema (`invalid`) -> signature (`signature_required`, `unknown_key`, `bad_signature`) ->
-lifetime (`lifetime_too_long`: `expires_at - issued_at`, and `expires_at - now`, above the
-configured bound) -> duplicate `cmd_id` (answered with the stored result, never executed
-twice) -> expiry (`expired`) -> guardrails (codes chosen by the daemon's validator, e.g.
-`not_writable`, `out_of_range`) -> handler (`ok`, a CommandRefused code, `failed`, `timeout`).
+size (`too_large`) -> nesting depth and JSON (`malformed`) -> name (`unknown_command`,
+`not_supported`) -> schema (`invalid`) -> signature (`signature_required`, `unknown_key`,
+`bad_signature`) -> lifetime (`lifetime_too_long`: `expires_at - issued_at`, and
+`expires_at - now`, above the configured bound) -> duplicate `cmd_id` (answered with the
+stored result, never executed twice) -> expiry (`expired`) -> guardrails (codes chosen by
+the daemon's validator, e.g. `not_writable`, `out_of_range`) -> handler (`ok`, a
+CommandRefused code, `failed`, `timeout`). Anything unforeseen is still answered (`failed`).
 
 Results are persisted per `cmd_id` from the signature check on, so a duplicate after a
 restart is still answered identically. They are kept longer than any command may live
@@ -28,6 +29,7 @@ import msgspec
 import structlog
 
 from edge.clock import Clock
+from edge.jsonlimits import depth_problem
 from edge.storage import Database, Schema
 from edge.uplink.contract import COMMANDS, CmdResBody, Command
 from edge.uplink.errors import CommandRefused
@@ -122,7 +124,12 @@ class CommandProcessor:
 
     async def handle(self, topic: str, name: str, payload: bytes) -> CmdResBody:
         """Process one inbound command; the answer is also sent through `respond`."""
-        result = await self._process(topic, name, payload)
+        try:
+            result = await self._process(topic, name, payload)
+        except Exception as exc:  # the last guard: every command gets an answer
+            log.error("command_unanswerable", name=name, error=repr(exc))
+            message = f"the gateway could not process this command: {type(exc).__name__}"
+            result = CmdResBody(cmd_id=None, name=name, ok=False, code="failed", message=message)
         await self._respond(result)
         return result
 
@@ -135,10 +142,15 @@ class CommandProcessor:
             return refuse(
                 "too_large", f"payload is {len(payload)} bytes, limit {self._max_payload}"
             )
+        too_deep = depth_problem(payload)
+        if too_deep is not None:
+            return refuse("malformed", f"{too_deep}; commands are flat JSON objects")
         try:
             obj = _decoder.decode(payload)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises the latter
-            return refuse("malformed", f"not valid JSON: {exc}")  # for bad UTF-8 in a string
+        # msgspec raises UnicodeDecodeError for bad UTF-8 in a string, RecursionError for
+        # nesting the depth check let through (it cannot, but a refusal beats no answer).
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            return refuse("malformed", f"not valid JSON: {exc}")
         if not isinstance(obj, dict):
             return refuse("malformed", "a command must be a JSON object")
         raw_id = obj.get("cmd_id")

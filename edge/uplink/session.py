@@ -58,6 +58,8 @@ class Inbound(Protocol):
 
 
 PUBLISH_TIMEOUT_S = 60.0
+INBOUND_QUEUE = 1000
+"""Most received messages aiomqtt holds before the router took them (the rest discarded)."""
 _AUTH_CODES = {4, 5, 134, 135, 138}  # 3.1.1 bad credentials / not authorised; 5.0 equivalents
 
 
@@ -179,6 +181,9 @@ class Uplink:
             tls_insecure=cfg.tls_insecure if cfg.uses_tls else None,
             max_inflight_messages=cfg.inflight,
             timeout=cfg.connect_timeout_s,  # CONNACK and SUBACK; publishes pass their own
+            # Bounded: the inbound router's lanes drop and count what does not fit; this
+            # only caps what piles up before they see it (#16, a flood of commands).
+            max_queued_incoming_messages=INBOUND_QUEUE,
         )
         # The in-flight window is ours to bound; aiomqtt would warn above 10 pending publishes.
         client.pending_calls_threshold = cfg.inflight + 10

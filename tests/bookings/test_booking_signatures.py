@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
@@ -295,3 +296,24 @@ async def test_a_signed_message_mutated_anywhere_is_refused(
         decoded = msgspec.json.decode(bytes(payload))
         decoded.pop("sig")
         assert decoded == body
+
+
+# ---------------------------------------------------------------------- config
+
+
+def test_booking_keys_and_bounds_are_checked_when_the_config_is_loaded() -> None:
+    """A booking key that cannot be used, or a bound out of range, is a config problem with
+    its path (what `edgectl config check` prints), not a refusal of every booking later."""
+    from edge.config.errors import ConfigError
+    from edge.venue import venue_from_bytes
+    from tests.foundation.configs import minimal
+
+    base = minimal(Path("/tmp/edge-test-state"), Path("/tmp/edge-test-run"))
+    for extra, where in (
+        ('[[uplink.booking_keys]]\nkid = "b1"\npublic_key = "not base64!"', "booking_keys[0]"),
+        ("[uplink]\nbooking_max_version_jump = 0", "booking_max_version_jump"),
+        ("[uplink]\ncommand_max_lifetime_s = 86401", "command_max_lifetime_s"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            venue_from_bytes((base + "\n" + extra + "\n").encode(), "venue.toml")
+        assert any(where in str(p) for p in err.value.problems), err.value.problems

@@ -284,12 +284,15 @@ class CloudEmulator:
         version: int,
         bookings: Iterable[dict[str, Any]],
         *,
-        retain: bool = True,
+        retain: bool | None = None,
         reset: bool = False,
         **signing: Any,
     ) -> None:
         """A snapshot; signed as `booking_body` says (keyword arguments `signed`, `key`,
-        `kid`); `reset: true` is sent only when asked."""
+        `kid`); `reset: true` is sent only when asked. Retained unless it is a reset (a
+        reset is a one-off repair, docs/mqtt.md)."""
+        if retain is None:
+            retain = not reset
         body: dict[str, Any] = {"version": version, "bookings": list(bookings)}
         if reset:
             body["reset"] = True

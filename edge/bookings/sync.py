@@ -95,6 +95,9 @@ class BookingSync:
         self._pending: dict[int, BookingDelta] = {}
         self._lock = asyncio.Lock()
         self._last_resync: float | None = None
+        self._last_reset: tuple[int, str] | None = None
+        """The reset last applied: the same one seen again (a retained copy on reconnect)
+        counts as a plain snapshot, so it cannot roll back the deltas applied since."""
         self._snapshot_decoder = msgspec.json.Decoder(BookingSnapshot)
         self._delta_decoder = msgspec.json.Decoder(BookingDelta)
 
@@ -109,7 +112,7 @@ class BookingSync:
         if verdict is None:
             return
         trust, snap = verdict
-        reset = snap.reset and trust is Trust.SIGNED
+        reset = snap.reset and trust is Trust.SIGNED and self._reset_key(snap) != self._last_reset
         async with self._lock:
             have = self._store.version
             if not reset:
@@ -131,6 +134,7 @@ class BookingSync:
             if reset:
                 log.warning("bookings_reset", version=snap.version, had=have)
                 self._pending.clear()
+                self._last_reset = self._reset_key(snap)
             await self._store.replace_all(snap.version, snap.bookings)
             self._applied()
             await self._apply_buffered()
@@ -223,7 +227,15 @@ class BookingSync:
             code, message = refused
             self._refuse(what, msg.version, code, message)
             return None
-        return Trust.SIGNED, msgspec.convert(obj, type(msg))
+        try:
+            return Trust.SIGNED, msgspec.convert(obj, type(msg))
+        except msgspec.ValidationError as exc:  # decoded from the same bytes: not expected
+            self._rejected_payload(what, str(exc))
+            return None
+
+    @staticmethod
+    def _reset_key(snap: BookingSnapshot) -> tuple[int, str]:
+        return snap.version, snap.sig.value if snap.sig is not None else ""
 
     def _refuse_version(self, what: Kind, version: int, have: int, auth: BookingAuth) -> None:
         direction = "ahead of" if version > have else "behind"

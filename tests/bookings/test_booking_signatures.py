@@ -317,3 +317,13 @@ def test_booking_keys_and_bounds_are_checked_when_the_config_is_loaded() -> None
         with pytest.raises(ConfigError) as err:
             venue_from_bytes((base + "\n" + extra + "\n").encode(), "venue.toml")
         assert any(where in str(p) for p in err.value.problems), err.value.problems
+
+
+async def test_the_same_reset_seen_again_rolls_nothing_back(world: World) -> None:
+    """A retained reset redelivered on reconnect is a plain (old) snapshot: the deltas
+    applied after it stay."""
+    reset = signed("snapshot", snap_obj(40, bk("a"), reset=True))
+    await world.sync.on_snapshot(reset)
+    await world.sync.on_delta(signed("delta", delta_obj(41, bk("b", 3))))
+    await world.sync.on_snapshot(reset)
+    assert world.store.version == 41 and world.ids() == ["a", "b"]

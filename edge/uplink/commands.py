@@ -10,11 +10,11 @@ the daemon's validator, e.g. `not_writable`, `out_of_range`) -> handler (`ok`, a
 CommandRefused code, `failed`, `timeout`). Anything unforeseen is still answered (`failed`).
 
 Results are persisted per `cmd_id` from the signature check on, so a duplicate after a
-restart is still answered identically. They are kept longer than any command may live
-(`RESULT_RETENTION_S` >= the lifetime bound, at most 24 h), so a captured command can never
-outlive the memory of its id: replayed later it is a duplicate, or expired. A command that
-was executing when the process died is answered `interrupted` and not re-run: at most once
-is the right default for gates.
+restart is still answered identically. They are kept until KEEP_AFTER_EXPIRY_S after the
+command's `expires_at` (so the id store is bounded by expiry, and by the lifetime bound):
+a captured command never outlives the memory of its id, replayed later it is `expired`.
+A command that was executing when the process died is answered `interrupted` and not re-run:
+at most once is the right default for gates.
 """
 
 from __future__ import annotations
@@ -48,7 +48,13 @@ SCHEMA = Schema(
             received REAL NOT NULL,
             result BLOB
         )
+        """,
+        # The id store is bounded by expiry: a row is kept until KEEP_AFTER_EXPIRY_S after
+        # its command's expires_at (old rows, without one, RESULT_RETENTION_S after receipt).
         """
+        ALTER TABLE cmd_results ADD COLUMN expires REAL;
+        CREATE INDEX cmd_results_expires ON cmd_results(expires)
+        """,
     ],
 )
 
@@ -71,6 +77,10 @@ LIFETIME_LIMIT_S = 24 * 3600.0
 """The most `[uplink] command_max_lifetime_s` may be (kept below the retention)."""
 CLOCK_SKEW_S = 300.0
 """Tolerated difference between the cloud's and the gateway's clocks (`expires_at - now`)."""
+KEEP_AFTER_EXPIRY_S = 3600.0
+"""A result is remembered this long after its command expired (a replay later is refused as
+`expired` anyway; the margin covers the gateway's clock being set back)."""
+PRUNE_EVERY_S = 600.0
 assert RESULT_RETENTION_S > LIFETIME_LIMIT_S + CLOCK_SKEW_S
 _decoder = msgspec.json.Decoder()
 _result_decoder = msgspec.json.Decoder(CmdResBody)
@@ -108,14 +118,21 @@ class CommandProcessor:
         self._timeout = handler_timeout_s
         self._max_lifetime_s = max_lifetime_s
         self._running: dict[str, asyncio.Future[CmdResBody]] = {}
+        self._pruned_mono: float | None = None
 
     async def start(self) -> None:
-        """Create tables and forget results older than the retention."""
+        """Create tables and forget results no replay can need any more."""
         await self._db.migrate(SCHEMA)
-        cutoff = self._clock.now().timestamp() - RESULT_RETENTION_S
-        await self._db.run(
-            lambda c: c.execute("DELETE FROM cmd_results WHERE received < ?", (cutoff,))
+        await self._db.run(self._prune)
+
+    def _prune(self, c: sqlite3.Connection) -> None:
+        """(Database thread) Forget results whose command expired KEEP_AFTER_EXPIRY_S ago."""
+        now = self._clock.now().timestamp()
+        c.execute(
+            "DELETE FROM cmd_results WHERE expires < ? OR (expires IS NULL AND received < ?)",
+            (now - KEEP_AFTER_EXPIRY_S, now - RESULT_RETENTION_S),
         )
+        self._pruned_mono = self._clock.monotonic()
 
     def set_handler(self, name: str, handler: Handler) -> None:
         if name not in COMMANDS:
@@ -215,7 +232,7 @@ class CommandProcessor:
                 code="interrupted",
                 message="the gateway restarted while executing this command; it was not re-run",
             )
-            await self._store(cmd.cmd_id, name, answer)
+            await self._store(cmd, name, answer)
             return answer
         fut: asyncio.Future[CmdResBody] = asyncio.get_running_loop().create_future()
         self._running[cmd.cmd_id] = fut
@@ -243,16 +260,16 @@ class CommandProcessor:
             res = answer(
                 False, "expired", f"expired at {cmd.expires_at.isoformat()}, now {now.isoformat()}"
             )
-            await self._store(cmd.cmd_id, name, res)
+            await self._store(cmd, name, res)
             return res
         if self._guardrail is not None:
             try:
                 self._guardrail(cmd)
             except CommandRefused as exc:
                 res = answer(False, exc.code, exc.message)
-                await self._store(cmd.cmd_id, name, res)
+                await self._store(cmd, name, res)
                 return res
-        await self._mark_executing(cmd.cmd_id, name)
+        await self._mark_executing(cmd.cmd_id, name, cmd.expires_at.timestamp())
         log.info("command_executing", name=name, cmd_id=cmd.cmd_id)
         try:
             async with asyncio.timeout(self._timeout):
@@ -265,29 +282,36 @@ class CommandProcessor:
         except Exception as exc:
             log.error("command_failed", name=name, cmd_id=cmd.cmd_id, error=repr(exc))
             res = answer(False, "failed", f"{type(exc).__name__}: {exc}")
-        await self._store(cmd.cmd_id, name, res)
+        await self._store(cmd, name, res)
         return res
 
-    async def _mark_executing(self, cmd_id: str, name: str) -> None:
+    async def _mark_executing(self, cmd_id: str, name: str, expires: float | None = None) -> None:
         received = self._clock.now().timestamp()
         await self._db.run(
             lambda c: c.execute(
-                "INSERT INTO cmd_results(cmd_id, name, state, received) "
-                "VALUES (?, ?, 'executing', ?)",
-                (cmd_id, name, received),
+                "INSERT INTO cmd_results(cmd_id, name, state, received, expires) "
+                "VALUES (?, ?, 'executing', ?, ?)",
+                (cmd_id, name, received, expires),
             )
         )
 
-    async def _store(self, cmd_id: str, name: str, res: CmdResBody) -> None:
+    async def _store(self, cmd: Command, name: str, res: CmdResBody) -> None:
         received = self._clock.now().timestamp()
+        expires = cmd.expires_at.timestamp()
         blob = _encoder.encode(res)
+        due = (
+            self._pruned_mono is None
+            or self._clock.monotonic() - self._pruned_mono >= PRUNE_EVERY_S
+        )
 
         def write(c: sqlite3.Connection) -> None:
             c.execute(
-                "INSERT INTO cmd_results(cmd_id, name, state, received, result) "
-                "VALUES (?, ?, 'done', ?, ?) ON CONFLICT(cmd_id) DO UPDATE SET "
-                "state = 'done', result = excluded.result",
-                (cmd_id, name, received, blob),
+                "INSERT INTO cmd_results(cmd_id, name, state, received, result, expires) "
+                "VALUES (?, ?, 'done', ?, ?, ?) ON CONFLICT(cmd_id) DO UPDATE SET "
+                "state = 'done', result = excluded.result, expires = excluded.expires",
+                (cmd.cmd_id, name, received, blob, expires),
             )
+            if due:
+                self._prune(c)
 
         await self._db.run(write)

@@ -132,3 +132,71 @@ async def test_a_replay_after_restart_never_executes(
     assert again == first  # the stored answer, not a second execution
     assert (later["ok"], later["code"]) == (False, "expired")
     assert gate.opened == [body["cmd_id"]]
+
+
+async def test_the_id_store_is_bounded_by_expiry(tmp_path: Path) -> None:
+    """100 executed commands with a 60 s expiry: an hour after they expired their ids are
+    forgotten (one row left: the newest), and a replay of one is `expired`, not run."""
+    from edge.uplink import CmdResBody, CommandProcessor
+    from edge.uplink.commands import KEEP_AFTER_EXPIRY_S
+
+    db = Database.open(tmp_path / "ids.db")
+    clock = SimClock(datetime(2026, 5, 1, 8, 0, tzinfo=UTC))
+    answers: list[CmdResBody] = []
+    gate = Gate()
+
+    async def respond(res: CmdResBody) -> None:
+        answers.append(res)
+
+    proc = CommandProcessor(db, clock, respond, {"open_gate": gate.open})
+    await proc.start()
+    topic = "edge/v1/site1/gw1/cmd/open_gate"
+
+    def body(cmd_id: str) -> bytes:
+        expires = (clock.now() + timedelta(seconds=60)).isoformat()
+        return msgspec.json.encode({"cmd_id": cmd_id, "expires_at": expires, "gate": "g"})
+
+    first = body("c-0")
+    for i in range(100):
+        await proc.handle(topic, "open_gate", first if i == 0 else body(f"c-{i}"))
+
+    def count(c: Any) -> int:
+        return int(c.execute("SELECT count(*) FROM cmd_results").fetchone()[0])
+
+    assert await db.run(count) == 100
+    await clock.advance(60 + KEEP_AFTER_EXPIRY_S + 1)
+    await proc.handle(topic, "open_gate", body("c-new"))
+    after = await db.run(count)
+    replay = await proc.handle(topic, "open_gate", first)
+    db.close()
+    assert after == 1
+    assert replay.code == "expired" and len(gate.opened) == 101
+
+
+async def test_old_rows_without_expiry_are_kept_seven_days(tmp_path: Path) -> None:
+    """A database from before the expiry column: migrated in place; its rows are forgotten
+    7 days after receipt, as they were."""
+    from edge.storage import Schema
+    from edge.uplink import CommandProcessor
+    from edge.uplink.commands import SCHEMA
+
+    now = datetime(2026, 5, 10, tzinfo=UTC)
+    db = Database.open(tmp_path / "old.db")
+    await db.migrate(Schema(component="commands", steps=[SCHEMA.steps[0]]))
+    for cmd_id, age in (("old", 8 * DAY), ("recent", DAY)):
+        received = (now - age).timestamp()
+        await db.run(
+            lambda c, i=cmd_id, r=received: c.execute(
+                "INSERT INTO cmd_results(cmd_id, name, state, received, result) "
+                "VALUES (?, 'open_gate', 'done', ?, x'7b7d')",
+                (i, r),
+            )
+        )
+
+    async def respond(res: object) -> None:
+        return None
+
+    await CommandProcessor(db, SimClock(now), respond, {}).start()
+    left = await db.run(lambda c: [r[0] for r in c.execute("SELECT cmd_id FROM cmd_results")])
+    db.close()
+    assert left == ["recent"]

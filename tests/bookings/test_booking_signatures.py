@@ -327,3 +327,23 @@ async def test_the_same_reset_seen_again_rolls_nothing_back(world: World) -> Non
     await world.sync.on_delta(signed("delta", delta_obj(41, bk("b", 3))))
     await world.sync.on_snapshot(reset)
     assert world.store.version == 41 and world.ids() == ["a", "b"]
+
+
+def test_keys_follow_the_venue_in_force() -> None:
+    """The daemon's policy is rebuilt when a reload brings another `[uplink]` (keys rotate
+    without a restart) and reused while it stays the same."""
+    from edge.uplink.booking_auth import CurrentBookingAuth
+
+    current = [Uplink()]
+    auth = CurrentBookingAuth(lambda: (current[0], ROOT))
+    first = auth()
+    assert not first.required and auth() is first
+    current[0] = uplink({"b1": KEY}, booking_max_version_jump=5)
+    second = auth()
+    assert second.required and second.max_version_jump == 5
+    body = sign(ROOT + "bookings", snap_obj(1), KEY, "b1", BOOKINGS_DOMAIN)
+    assert second.refusal("snapshot", body, T0) is None
+    assert second.refusal("delta", body, T0) == (
+        "bad_signature",
+        "signature does not verify over the RFC 8785 canonical bytes (docs/mqtt.md)",
+    )

@@ -21,11 +21,13 @@ import structlog
 from edge import logs
 from edge.alarms import configure_engine
 from edge.automation.reconciler import Cause, Want, same
+from edge.bookings.sync import ALARM_CLASS as BOOKINGS_ALARM
 from edge.bookings.sync import BookingSync
 from edge.clock import Clock, SimClock, SystemClock
 from edge.cloud_commands import CurrentVerifier, cloud_handlers
 from edge.config.errors import ConfigError
 from edge.config.load import check_state_dir
+from edge.config.model import Uplink
 from edge.feed import Feed
 from edge.liveness import Liveness, run_watchdog
 from edge.notify import Notifier, watchdog_interval
@@ -35,9 +37,10 @@ from edge.storage import StorageError
 from edge.storage_watch import StorageAlarms
 from edge.stores import Stores, counted_outputs, open_stores
 from edge.supervisor import StartFailed, Supervisor
+from edge.uplink.booking_auth import CurrentBookingAuth
 from edge.uplink.commands import CommandProcessor
-from edge.uplink.contract import CmdResBody
-from edge.uplink.inbound import InboundRouter
+from edge.uplink.contract import CmdResBody, Topics
+from edge.uplink.inbound import FLOOD_ALARM, InboundRouter
 from edge.venue import Venue, VenueRef, load_venue
 from edge.workers import Services, Spec, plan
 from rules.engine import default_values
@@ -92,6 +95,11 @@ class Daemon:
         """SIGHUP: reload without anyone waiting for the outcome."""
         self._reloads.put_nowait(None)
 
+    def _uplink_and_root(self) -> tuple[Uplink, str]:
+        """What booking signatures are checked against: `[uplink]` and the topic root."""
+        cfg = self.venue.get().config
+        return cfg.uplink, Topics(cfg.site.id, cfg.site.gateway).root
+
     # ---- life ----------------------------------------------------------------------
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -129,6 +137,8 @@ class Daemon:
             self.clock,
             zone_known=lambda z: any(z == x.id for x in self.venue.get().config.zones),
             max_duration=lambda: self.venue.get().site.max_booking,
+            auth=CurrentBookingAuth(self._uplink_and_root),
+            alarm=lambda active, msg: stores.alarms.report(BOOKINGS_ALARM, "bookings", active, msg),
         )
 
         async def respond(answer: CmdResBody) -> None:
@@ -141,10 +151,12 @@ class Daemon:
             cloud_handlers(ops),
             verifier=CurrentVerifier(self.venue),
             max_payload=cfg.uplink.max_payload,
+            max_lifetime_s=lambda: self.venue.get().config.uplink.command_max_lifetime_s,
         )
         router = InboundRouter(
             commands,
             {"bookings": sync.on_snapshot, "bookings/delta": sync.on_delta},
+            on_flood=lambda lane, active, msg: stores.alarms.report(FLOOD_ALARM, lane, active, msg),
         )
         feed = Feed(stores, self.venue, sync.reports)
         services = Services(

@@ -115,7 +115,11 @@ def venue_problems(cfg: VenueConfig) -> list[Problem]:
         return [Problem("profile_dirs", str(exc))]
     out = check(cfg, book.points, book.override_problem)
     out += [Problem(path, message) for path, message in alarm_config_problems(cfg, cfg.alarms)]
-    keyed = (("access.keys", cfg.access.keys), ("uplink.command_keys", cfg.uplink.command_keys))
+    keyed = (
+        ("access.keys", cfg.access.keys),
+        ("uplink.command_keys", cfg.uplink.command_keys),
+        ("uplink.booking_keys", cfg.uplink.booking_keys),
+    )
     for where, entries in keyed:
         for i, entry in enumerate(entries):
             problem = key_problem(entry)

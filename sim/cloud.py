@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.uplink import schemas
 from edge.uplink.contract import Topics
-from edge.uplink.signing import sign
+from edge.uplink.signing import BOOKINGS_DOMAIN, sign
 
 UP_STREAMS = (
     "status", "birth", "birth_part", "state", "event", "alarm", "energy", "summary", "cmd_res",
@@ -132,6 +132,8 @@ class CloudEmulator:
         *,
         signing_key: Ed25519PrivateKey | None = None,
         kid: str = "cloud",
+        booking_key: Ed25519PrivateKey | None = None,
+        booking_kid: str = "bookings",
         validate: bool = True,
         pass_issuer: Callable[..., Any] | None = None,
         client_id: str | None = None,
@@ -140,6 +142,8 @@ class CloudEmulator:
         self.topics = Topics(site, gateway)
         self.signing_key = signing_key
         self.kid = kid
+        self.booking_key = booking_key
+        self.booking_kid = booking_kid
         self.validate = validate
         self._pass_issuer = pass_issuer
         self._client_id = client_id or f"cloud-{uuid.uuid4().hex[:8]}"
@@ -260,10 +264,45 @@ class CloudEmulator:
         assert self._client is not None
         await self._client.publish(self.topics.root + subtopic, payload, qos=1, retain=retain)
 
+    def booking_body(
+        self,
+        subtopic: str,
+        body: dict[str, Any],
+        *,
+        signed: bool | None = None,
+        key: Ed25519PrivateKey | None = None,
+        kid: str | None = None,
+    ) -> dict[str, Any]:
+        """`body` signed for `subtopic` (`bookings` or `bookings/delta`) with the booking key
+        when one is set (or `signed=True`); `key`/`kid` override it (a forger's key)."""
+        key = key or self.booking_key
+        if signed is None:
+            signed = key is not None
+        if not signed:
+            return body
+        if key is None:
+            raise ValueError("signed=True needs a booking_key")
+        topic = self.topics.root + subtopic
+        return sign(topic, body, key, kid or self.booking_kid, BOOKINGS_DOMAIN)
+
     async def publish_snapshot(
-        self, version: int, bookings: Iterable[dict[str, Any]], *, retain: bool = True
+        self,
+        version: int,
+        bookings: Iterable[dict[str, Any]],
+        *,
+        retain: bool | None = None,
+        reset: bool = False,
+        **signing: Any,
     ) -> None:
-        body = {"version": version, "bookings": list(bookings)}
+        """A snapshot; signed as `booking_body` says (keyword arguments `signed`, `key`,
+        `kid`); `reset: true` is sent only when asked. Retained unless it is a reset (a
+        reset is a one-off repair, docs/mqtt.md)."""
+        if retain is None:
+            retain = not reset
+        body: dict[str, Any] = {"version": version, "bookings": list(bookings)}
+        if reset:
+            body["reset"] = True
+        body = self.booking_body("bookings", body, **signing)
         await self.publish("bookings", msgspec.json.encode(body), retain=retain)
 
     async def publish_delta(
@@ -271,8 +310,10 @@ class CloudEmulator:
         version: int,
         upsert: Iterable[dict[str, Any]] = (),
         remove: Iterable[str] = (),
+        **signing: Any,
     ) -> None:
         body = {"version": version, "upsert": list(upsert), "remove": list(remove)}
+        body = self.booking_body("bookings/delta", body, **signing)
         await self.publish("bookings/delta", msgspec.json.encode(body))
 
     def command_body(

@@ -51,6 +51,12 @@ def builtin_classes(cfg: AlarmsConfig) -> dict[str, AlarmClass]:
                    description="database write failed or file was recovered"),
         AlarmClass(name="uplink_auth", severity=s.MAJOR,
                    description="the broker refuses the gateway's credentials"),
+        AlarmClass(name="bookings_refused", severity=s.WARNING, latching=True,
+                   description="a booking snapshot or delta was refused: bad signature "
+                   "or version out of bounds"),
+        AlarmClass(name="inbound_flood", severity=s.MAJOR, delay_off_s=60.0,
+                   description="inbound MQTT messages arrive faster than they are handled: "
+                   "the excess is dropped"),
         AlarmClass(name="clock_unsynced", severity=s.MAJOR,
                    delay_on_s=cfg.clock_unsynced_after_s,
                    description="system clock not synchronised (NTP)"),

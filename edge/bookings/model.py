@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from msgspec import Meta, Struct, field
 
@@ -18,12 +18,26 @@ BookingId = Annotated[str, Meta(min_length=1, max_length=128)]
 MAX_DURATION = timedelta(hours=24)
 
 
+class Signature(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Ed25519 signature of a booking message: the shape of a command's `sig`
+    (edge.uplink.contract.Signature; declared here so bookings do not import the uplink)."""
+
+    kid: Annotated[str, Meta(min_length=1, max_length=128)]
+    alg: Literal["ed25519"] = "ed25519"
+    value: Annotated[str, Meta(max_length=200)]
+    """Base64 (standard alphabet, padded) of the 64-byte signature."""
+
+
 class BookingSnapshot(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """All current bookings at `version` (retained on `bookings`)."""
 
     version: Annotated[int, Meta(ge=0)]
     bookings: list[Booking]
     generated_at: AwareDatetime | None = None
+    reset: bool = False
+    """Replace the store whatever its version (a recovery from a bogus stored version);
+    honoured only when the snapshot is validly signed by a booking key."""
+    sig: Signature | None = None
 
 
 class BookingDelta(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -32,6 +46,7 @@ class BookingDelta(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     version: Annotated[int, Meta(ge=1)]
     upsert: list[Booking] = field(default_factory=list)
     remove: list[BookingId] = field(default_factory=list)
+    sig: Signature | None = None
 
 
 def in_utc(b: Booking) -> Booking:

@@ -379,6 +379,14 @@ class Uplink(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Largest inbound command payload accepted, in bytes."""
     command_keys: list[AccessKey] = field(default_factory=list)
     """Keys that sign cloud commands; when set, unsigned commands are refused."""
+    command_max_lifetime_s: Annotated[float, Meta(gt=0, le=24 * 3600)] = 3600.0
+    """Longest a command may live: `expires_at - issued_at` (or `expires_at - now` when it
+    has no `issued_at`); a longer-lived command is refused at receipt (docs/security.md)."""
+    booking_keys: list[AccessKey] = field(default_factory=list)
+    """Keys that sign booking snapshots and deltas; when set, unsigned bookings are refused."""
+    booking_max_version_jump: Annotated[int, Meta(ge=1, le=2**53 - 1)] = 1_000_000
+    """Furthest a booking snapshot or delta may jump ahead of the stored version; beyond it
+    the message is refused unless it is a signed reset (docs/mqtt.md, Bookings)."""
 
     @property
     def uses_tls(self) -> bool:

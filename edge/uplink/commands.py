@@ -1,15 +1,20 @@
 """Inbound commands on `cmd/{name}`: validate, authenticate, deduplicate, execute once, answer.
 
 Order of checks, each refusal answered on `cmd_res` with a reason code:
-size (`too_large`) -> JSON (`malformed`) -> name (`unknown_command`, `not_supported`) ->
-schema (`invalid`) -> signature (`signature_required`, `unknown_key`, `bad_signature`) ->
-duplicate `cmd_id` (answered with the stored result, never executed twice) -> expiry
-(`expired`) -> guardrails (codes chosen by the daemon's validator, e.g. `not_writable`,
-`out_of_range`) -> handler (`ok`, a CommandRefused code, `failed`, `timeout`).
+size (`too_large`) -> nesting depth and JSON (`malformed`) -> name (`unknown_command`,
+`not_supported`) -> schema (`invalid`) -> signature (`signature_required`, `unknown_key`,
+`bad_signature`) -> lifetime (`lifetime_too_long`: `expires_at - issued_at`, and
+`expires_at - now`, above the configured bound) -> duplicate `cmd_id` (answered with the
+stored result, never executed twice) -> expiry (`expired`) -> guardrails (codes chosen by
+the daemon's validator, e.g. `not_writable`, `out_of_range`) -> handler (`ok`, a
+CommandRefused code, `failed`, `timeout`). Anything unforeseen is still answered (`failed`).
 
 Results are persisted per `cmd_id` from the signature check on, so a duplicate after a
-restart is still answered identically. A command that was executing when the process died is
-answered `interrupted` and not re-run: at most once is the right default for gates.
+restart is still answered identically. They are kept until KEEP_AFTER_EXPIRY_S after the
+command's `expires_at` (so the id store is bounded by expiry, and by the lifetime bound):
+a captured command never outlives the memory of its id, replayed later it is `expired`.
+A command that was executing when the process died is answered `interrupted` and not re-run:
+at most once is the right default for gates.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
 import structlog
 
 from edge.clock import Clock
+from edge.jsonlimits import depth_problem
 from edge.storage import Database, Schema
 from edge.uplink.contract import COMMANDS, CmdResBody, Command
 from edge.uplink.errors import CommandRefused
@@ -42,7 +48,13 @@ SCHEMA = Schema(
             received REAL NOT NULL,
             result BLOB
         )
+        """,
+        # The id store is bounded by expiry: a row is kept until KEEP_AFTER_EXPIRY_S after
+        # its command's expires_at (old rows, without one, RESULT_RETENTION_S after receipt).
         """
+        ALTER TABLE cmd_results ADD COLUMN expires REAL;
+        CREATE INDEX cmd_results_expires ON cmd_results(expires)
+        """,
     ],
 )
 
@@ -60,6 +72,16 @@ class SignatureCheck(Protocol):
 
 
 RESULT_RETENTION_S = 7 * 24 * 3600.0
+DEFAULT_MAX_LIFETIME_S = 3600.0
+LIFETIME_LIMIT_S = 24 * 3600.0
+"""The most `[uplink] command_max_lifetime_s` may be (kept below the retention)."""
+CLOCK_SKEW_S = 300.0
+"""Tolerated difference between the cloud's and the gateway's clocks (`expires_at - now`)."""
+KEEP_AFTER_EXPIRY_S = 3600.0
+"""A result is remembered this long after its command expired (a replay later is refused as
+`expired` anyway; the margin covers the gateway's clock being set back)."""
+PRUNE_EVERY_S = 600.0
+assert RESULT_RETENTION_S > LIFETIME_LIMIT_S + CLOCK_SKEW_S
 _decoder = msgspec.json.Decoder()
 _result_decoder = msgspec.json.Decoder(CmdResBody)
 _encoder = msgspec.json.Encoder()
@@ -79,6 +101,7 @@ class CommandProcessor:
         guardrail: Guardrail | None = None,
         max_payload: int = 64 * 1024,
         handler_timeout_s: float = 30.0,
+        max_lifetime_s: Callable[[], float] = lambda: DEFAULT_MAX_LIFETIME_S,
     ) -> None:
         unknown = set(handlers) - set(COMMANDS)
         if unknown:
@@ -93,15 +116,23 @@ class CommandProcessor:
         self._guardrail = guardrail
         self._max_payload = max_payload
         self._timeout = handler_timeout_s
+        self._max_lifetime_s = max_lifetime_s
         self._running: dict[str, asyncio.Future[CmdResBody]] = {}
+        self._pruned_mono: float | None = None
 
     async def start(self) -> None:
-        """Create tables and forget results older than the retention."""
+        """Create tables and forget results no replay can need any more."""
         await self._db.migrate(SCHEMA)
-        cutoff = self._clock.now().timestamp() - RESULT_RETENTION_S
-        await self._db.run(
-            lambda c: c.execute("DELETE FROM cmd_results WHERE received < ?", (cutoff,))
+        await self._db.run(self._prune)
+
+    def _prune(self, c: sqlite3.Connection) -> None:
+        """(Database thread) Forget results whose command expired KEEP_AFTER_EXPIRY_S ago."""
+        now = self._clock.now().timestamp()
+        c.execute(
+            "DELETE FROM cmd_results WHERE expires < ? OR (expires IS NULL AND received < ?)",
+            (now - KEEP_AFTER_EXPIRY_S, now - RESULT_RETENTION_S),
         )
+        self._pruned_mono = self._clock.monotonic()
 
     def set_handler(self, name: str, handler: Handler) -> None:
         if name not in COMMANDS:
@@ -110,7 +141,12 @@ class CommandProcessor:
 
     async def handle(self, topic: str, name: str, payload: bytes) -> CmdResBody:
         """Process one inbound command; the answer is also sent through `respond`."""
-        result = await self._process(topic, name, payload)
+        try:
+            result = await self._process(topic, name, payload)
+        except Exception as exc:  # the last guard: every command gets an answer
+            log.error("command_unanswerable", name=name, error=repr(exc))
+            message = f"the gateway could not process this command: {type(exc).__name__}"
+            result = CmdResBody(cmd_id=None, name=name, ok=False, code="failed", message=message)
         await self._respond(result)
         return result
 
@@ -123,10 +159,15 @@ class CommandProcessor:
             return refuse(
                 "too_large", f"payload is {len(payload)} bytes, limit {self._max_payload}"
             )
+        too_deep = depth_problem(payload)
+        if too_deep is not None:
+            return refuse("malformed", f"{too_deep}; commands are flat JSON objects")
         try:
             obj = _decoder.decode(payload)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises the latter
-            return refuse("malformed", f"not valid JSON: {exc}")  # for bad UTF-8 in a string
+        # msgspec raises UnicodeDecodeError for bad UTF-8 in a string, RecursionError for
+        # nesting the depth check let through (it cannot, but a refusal beats no answer).
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            return refuse("malformed", f"not valid JSON: {exc}")
         if not isinstance(obj, dict):
             return refuse("malformed", "a command must be a JSON object")
         raw_id = obj.get("cmd_id")
@@ -146,7 +187,27 @@ class CommandProcessor:
             self._verifier.check(topic, obj, self._clock.now())
         except CommandRefused as exc:
             return refuse(exc.code, exc.message, cmd.cmd_id)
+        too_long = self._lifetime_problem(cmd, self._clock.now())
+        if too_long is not None:
+            return refuse("lifetime_too_long", too_long, cmd.cmd_id)
         return await self._once(name, cmd)
+
+    def _lifetime_problem(self, cmd: Command, now: datetime) -> str | None:
+        """Why `cmd` may live too long (a captured command must expire before its id is
+        forgotten), or None. `issued_at` in the future cannot stretch it: `now` counts too."""
+        bound = timedelta(seconds=min(self._max_lifetime_s(), LIFETIME_LIMIT_S))
+        hours = f"{bound.total_seconds() / 3600:g} h"
+        if cmd.issued_at is not None and cmd.expires_at - cmd.issued_at > bound:
+            return (
+                f"expires_at - issued_at is {cmd.expires_at - cmd.issued_at}, more than "
+                f"{hours} (uplink.command_max_lifetime_s); send commands that expire sooner"
+            )
+        if cmd.expires_at - now > bound + timedelta(seconds=CLOCK_SKEW_S):
+            return (
+                f"expires_at is {cmd.expires_at - now} from now, more than {hours} "
+                "(uplink.command_max_lifetime_s); send commands that expire sooner"
+            )
+        return None
 
     async def _once(self, name: str, cmd: Command) -> CmdResBody:
         """Execute `cmd` at most once per cmd_id; duplicates get the same answer."""
@@ -171,7 +232,7 @@ class CommandProcessor:
                 code="interrupted",
                 message="the gateway restarted while executing this command; it was not re-run",
             )
-            await self._store(cmd.cmd_id, name, answer)
+            await self._store(cmd, name, answer)
             return answer
         fut: asyncio.Future[CmdResBody] = asyncio.get_running_loop().create_future()
         self._running[cmd.cmd_id] = fut
@@ -199,16 +260,16 @@ class CommandProcessor:
             res = answer(
                 False, "expired", f"expired at {cmd.expires_at.isoformat()}, now {now.isoformat()}"
             )
-            await self._store(cmd.cmd_id, name, res)
+            await self._store(cmd, name, res)
             return res
         if self._guardrail is not None:
             try:
                 self._guardrail(cmd)
             except CommandRefused as exc:
                 res = answer(False, exc.code, exc.message)
-                await self._store(cmd.cmd_id, name, res)
+                await self._store(cmd, name, res)
                 return res
-        await self._mark_executing(cmd.cmd_id, name)
+        await self._mark_executing(cmd.cmd_id, name, cmd.expires_at.timestamp())
         log.info("command_executing", name=name, cmd_id=cmd.cmd_id)
         try:
             async with asyncio.timeout(self._timeout):
@@ -221,29 +282,36 @@ class CommandProcessor:
         except Exception as exc:
             log.error("command_failed", name=name, cmd_id=cmd.cmd_id, error=repr(exc))
             res = answer(False, "failed", f"{type(exc).__name__}: {exc}")
-        await self._store(cmd.cmd_id, name, res)
+        await self._store(cmd, name, res)
         return res
 
-    async def _mark_executing(self, cmd_id: str, name: str) -> None:
+    async def _mark_executing(self, cmd_id: str, name: str, expires: float | None = None) -> None:
         received = self._clock.now().timestamp()
         await self._db.run(
             lambda c: c.execute(
-                "INSERT INTO cmd_results(cmd_id, name, state, received) "
-                "VALUES (?, ?, 'executing', ?)",
-                (cmd_id, name, received),
+                "INSERT INTO cmd_results(cmd_id, name, state, received, expires) "
+                "VALUES (?, ?, 'executing', ?, ?)",
+                (cmd_id, name, received, expires),
             )
         )
 
-    async def _store(self, cmd_id: str, name: str, res: CmdResBody) -> None:
+    async def _store(self, cmd: Command, name: str, res: CmdResBody) -> None:
         received = self._clock.now().timestamp()
+        expires = cmd.expires_at.timestamp()
         blob = _encoder.encode(res)
+        due = (
+            self._pruned_mono is None
+            or self._clock.monotonic() - self._pruned_mono >= PRUNE_EVERY_S
+        )
 
         def write(c: sqlite3.Connection) -> None:
             c.execute(
-                "INSERT INTO cmd_results(cmd_id, name, state, received, result) "
-                "VALUES (?, ?, 'done', ?, ?) ON CONFLICT(cmd_id) DO UPDATE SET "
-                "state = 'done', result = excluded.result",
-                (cmd_id, name, received, blob),
+                "INSERT INTO cmd_results(cmd_id, name, state, received, result, expires) "
+                "VALUES (?, ?, 'done', ?, ?, ?) ON CONFLICT(cmd_id) DO UPDATE SET "
+                "state = 'done', result = excluded.result, expires = excluded.expires",
+                (cmd.cmd_id, name, received, blob, expires),
             )
+            if due:
+                self._prune(c)
 
         await self._db.run(write)

@@ -18,8 +18,10 @@ unacknowledged messages go again with the same msg_id.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import ssl
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -62,6 +64,30 @@ class Inbound(Protocol):
 PUBLISH_TIMEOUT_S = 60.0
 BIRTH_PARTS_KEY = "uplink.birth.parts"
 """How many retained parts the last birth left on the broker (the surplus is cleared)."""
+
+INBOUND_QUEUE = 1000
+"""Most received messages aiomqtt holds before the router took them (the rest discarded)."""
+
+
+class _QueueFullOncePerMinute(logging.Filter):
+    """aiomqtt warns once per discarded message: in a flood, once a minute is enough."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "queue is full" not in record.getMessage():
+            return True
+        now = time.monotonic()
+        if self._last is not None and now - self._last < 60.0:
+            return False
+        self._last = now
+        return True
+
+
+_MQTT_LOG = logging.getLogger("edge.uplink.mqtt")
+_MQTT_LOG.addFilter(_QueueFullOncePerMinute())
 _AUTH_CODES = {4, 5, 134, 135, 138}  # 3.1.1 bad credentials / not authorised; 5.0 equivalents
 
 
@@ -183,6 +209,10 @@ class Uplink:
             tls_insecure=cfg.tls_insecure if cfg.uses_tls else None,
             max_inflight_messages=cfg.inflight,
             timeout=cfg.connect_timeout_s,  # CONNACK and SUBACK; publishes pass their own
+            # Bounded: the inbound router's lanes drop and count what does not fit; this
+            # only caps what piles up before they see it (#16, a flood of commands).
+            max_queued_incoming_messages=INBOUND_QUEUE,
+            logger=_MQTT_LOG,
         )
         # The in-flight window is ours to bound; aiomqtt would warn above 10 pending publishes.
         client.pending_calls_threshold = cfg.inflight + 10

@@ -75,6 +75,7 @@ class Gateway:
             verifier=verifier or Verifier(keys, required=bool(keys)),
             guardrail=guardrail,
             max_payload=settings.max_payload,
+            max_lifetime_s=lambda: settings.command_max_lifetime_s,
         )
         self._inbound: dict[str, InboundHandler] = {}
         self._router: InboundRouter | None = None

@@ -22,6 +22,7 @@ from edge.alarms.validate import alarm_config_problems
 from edge.automation.site import build_site
 from edge.config.collect import collect
 from edge.config.errors import ConfigError, Problem
+from edge.config.insecure import insecure_problems
 from edge.config.load import check, read_toml
 from edge.config.model import VenueConfig
 from edge.energy.nesting import upstream_meters
@@ -115,6 +116,7 @@ def venue_problems(cfg: VenueConfig) -> list[Problem]:
         return [Problem("profile_dirs", str(exc))]
     out = check(cfg, book.points, book.override_problem)
     out += [Problem(path, message) for path, message in alarm_config_problems(cfg, cfg.alarms)]
+    out += insecure_problems(cfg)
     keyed = (
         ("access.keys", cfg.access.keys),
         ("uplink.command_keys", cfg.uplink.command_keys),

@@ -194,9 +194,12 @@ class Demo:
         for note in venue.notes:
             self.tl.note(f"  note: {note}")
         self.tl.note("")
+        keys = venue.keys  # the runtime config trusts this run's keys
         async with CloudEmulator(
-            broker.host, broker.port, cfg.site.id, cfg.site.gateway, validate=False
-        ) as cloud:
+            broker.host, broker.port, cfg.site.id, cfg.site.gateway, validate=False,
+            signing_key=keys.commands, kid=keys.command_kid,
+            booking_key=keys.bookings, booking_kid=keys.booking_kid,
+        ) as cloud:  # fmt: skip
             self.cloud = cloud
             if self.opts.edged:
                 await self._start_edged()
@@ -526,7 +529,6 @@ class Demo:
         self.seen.scan_at = self.clock.now()
         try:
             from edge.access.passes import PassFields, issue_pass
-            from sim.passkeys import DEMO_KID, demo_private_key
         except ImportError as exc:
             self.tl.say(f"QR scan skipped: cannot issue a pass here ({exc})")
             return
@@ -540,7 +542,8 @@ class Demo:
             zones=(self.opts.court,),
             gates=(gate_id,),
         )
-        token = issue_pass(demo_private_key(), DEMO_KID, fields)
+        keys = self.venue.keys  # the runtime config trusts this run's pass key
+        token = issue_pass(keys.passes, keys.pass_kid, fields)
         self.venue.scan(reader, token)
         self.tl.say(
             f"member M-1001 scans QR pass {fields.pass_id} at {reader} (gate {gate_id}, "

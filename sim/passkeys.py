@@ -1,26 +1,32 @@
-"""The demo pass-issuer key pair, derived from a published seed.
+"""The simulated cloud's keys, made for each run: pass issuer, command and booking signers.
 
-`examples/venue.toml` trusts its public key (kid `demo-2026`) so that the cloud
-emulator can sign QR passes in the demo. Anyone can derive the private key: it is
-for the simulator only and must never be trusted by a real site.
+A real site's config trusts its backend's public keys; the simulator's runtime copy of a
+venue config trusts these instead (`SimVenue.runtime_data`), so the demo can sign passes,
+commands and bookings. Nothing here is published: a new run has new keys, and edged never
+trusts a key anyone could derive.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-DEMO_KID = "demo-2026"
-_SEED = b"edge-sim demo pass key (public knowledge, never use in production)"
 
 
-def demo_private_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(_SEED).digest())
+def public_b64(key: Ed25519PrivateKey) -> str:
+    return base64.b64encode(key.public_key().public_bytes_raw()).decode("ascii")
 
 
-def demo_public_key_b64() -> str:
-    raw = demo_private_key().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return base64.b64encode(raw).decode("ascii")
+@dataclass(frozen=True)
+class SimKeys:
+    passes: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    commands: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    bookings: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    pass_kid: str = "sim-passes"
+    command_kid: str = "sim-cloud"
+    booking_kid: str = "sim-bookings"
+
+    def entry(self, kid: str, key: Ed25519PrivateKey) -> dict[str, str]:
+        """A `[[...keys]]` table for the runtime config."""
+        return {"kid": kid, "public_key": public_b64(key)}

@@ -55,6 +55,7 @@ from sim.faults import FaultRequest, Targets, validate
 from sim.gpio_site import GpioSite, serve_gpio_bus
 from sim.modbus import SimServer, SimUnit, serve_rtu_over_tcp, serve_rtu_pty, serve_tcp
 from sim.params import SimParams, load_params
+from sim.passkeys import SimKeys
 from sim.readers import ReaderLine
 from sim.scale import scale_data
 from sim.tomlw import dumps
@@ -108,6 +109,8 @@ class SimVenue:
         self._own_workdir = workdir is None
         self._workdir = workdir
         self.world = World(config, self.params, clock)
+        self.keys = SimKeys()
+        """This run's cloud keys: the runtime config trusts them (see runtime_data)."""
         self.truth = Truth(self.world)
         self.units: dict[str, SimUnit] = {}
         """Modbus device id -> its unit (fault switches, request counter)."""
@@ -337,10 +340,28 @@ class SimVenue:
         storage = data.setdefault("storage", {})
         storage["dir"] = str(self.workdir / "state")
         storage["runtime_dir"] = str(self.workdir / "run")
+        self._trust_own_keys(data)
         if self.uplink is not None:
             uplink = data.setdefault("uplink", {})
             uplink["host"], uplink["port"] = self.uplink
+            # The local broker speaks plain MQTT and knows no site credentials.
+            for key in ("tls", "ca_file", "cert_file", "key_file", "tls_insecure", "username",
+                        "password_file"):  # fmt: skip
+                uplink.pop(key, None)
         return data
+
+    def _trust_own_keys(self, data: dict[str, Any]) -> None:
+        """Where the config trusts keys, trust this run's instead (their private halves are
+        the simulator's): the demo signs passes, commands and bookings with them."""
+        k = self.keys
+        access = data.get("access", {})
+        if access.get("keys"):
+            access["keys"] = [k.entry(k.pass_kid, k.passes)]
+        uplink = data.get("uplink", {})
+        if uplink.get("command_keys"):
+            uplink["command_keys"] = [k.entry(k.command_kid, k.commands)]
+        if uplink.get("booking_keys"):
+            uplink["booking_keys"] = [k.entry(k.booking_kid, k.bookings)]
 
     def write_runtime_config(self, path: Path | None = None) -> Path:
         """Write (and validate with edged's loader) the runtime copy; returns its path."""

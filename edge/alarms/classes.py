@@ -57,6 +57,9 @@ def builtin_classes(cfg: AlarmsConfig) -> dict[str, AlarmClass]:
         AlarmClass(name="inbound_flood", severity=s.MAJOR, delay_off_s=60.0,
                    description="inbound MQTT messages arrive faster than they are handled: "
                    "the excess is dropped"),
+        AlarmClass(name="unsigned_accepted", severity=s.WARNING,
+                   description="the config accepts unsigned commands or bookings from a "
+                   "broker off this machine (uplink.allow_unsigned)"),
         AlarmClass(name="clock_unsynced", severity=s.MAJOR,
                    delay_on_s=cfg.clock_unsynced_after_s,
                    description="system clock not synchronised (NTP)"),

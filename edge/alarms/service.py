@@ -45,6 +45,7 @@ from edge.alarms.zones import (
     ZoneWanted,
 )
 from edge.clock import Clock
+from edge.config.insecure import unsigned_accepted
 from edge.config.model import VenueConfig
 from edge.field.points import PointTable
 from edge.profiles import shipped as shipped_profiles
@@ -200,6 +201,14 @@ class AlarmService:
         if clock_synced is not None:
             sync = ClockSyncDetector(report, clock_synced)
             self._tickers.append(lambda _: sync.tick())
+        unsigned = unsigned_accepted(venue)
+        self._tickers.append(
+            lambda _: report(
+                "unsigned_accepted", "uplink", bool(unsigned),
+                f"{' and '.join(unsigned)} accepted unsigned from {venue.uplink.host} "
+                "(uplink.allow_unsigned)" if unsigned else "every command and booking is signed",
+            )
+        )  # fmt: skip
 
     # ---- what the lead calls -----------------------------------------------------
     def storage_error(self, detail: str, source: str = "storage") -> None:

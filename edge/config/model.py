@@ -387,6 +387,10 @@ class Uplink(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     booking_max_version_jump: Annotated[int, Meta(ge=1, le=2**53 - 1)] = 1_000_000
     """Furthest a booking snapshot or delta may jump ahead of the stored version; beyond it
     the message is refused unless it is a signed reset (docs/mqtt.md, Bookings)."""
+    allow_unsigned: bool = False
+    """Accept unsigned commands or bookings from a broker that is not on this machine (no
+    `command_keys` / `booking_keys`). Refused unless set; when set, the `unsigned_accepted`
+    warning alarm stays active (docs/security.md)."""
 
     @property
     def uses_tls(self) -> bool:

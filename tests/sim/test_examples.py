@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
 
+from edge.clock import SimClock
 from edge.config.load import load
 from edge.config.model import ModbusRtuBus, ModbusRtuTcpBus, ModbusTcpBus, SerialLineBus
 from edge.profiles import profile_points
 from sim.params import load_params
-from sim.passkeys import DEMO_KID, demo_public_key_b64
+from sim.passkeys import public_b64
+from sim.venue import SimVenue
 from sim.world import SIMULATED_PROFILES
 
 from .conftest import MINIMAL, ROOT, VENUE
@@ -42,11 +46,26 @@ def test_demo_venue_validates_and_models_the_palace() -> None:
     assert {g.id for g in cfg.access.gates} >= {"main", "car-park"}
 
 
-def test_demo_venue_trusts_the_demo_pass_key() -> None:
-    """The cloud emulator's demo issuer key is the one the venue config lists."""
+async def test_the_simulator_trusts_its_own_keys_made_for_the_run(tmp_path: Path) -> None:
+    """The example trusts placeholder keys; the runtime copy trusts this run's keys (the
+    demo signs with them) and talks plain MQTT to the local broker."""
     cfg = load(VENUE, profile_points)
-    keys = {k.kid: k.public_key for k in cfg.access.keys}
-    assert keys[DEMO_KID] == demo_public_key_b64()
+    assert cfg.access.keys and cfg.uplink.command_keys and cfg.uplink.booking_keys
+    async with SimVenue.from_config(
+        VENUE, SimClock(datetime(2026, 7, 15, 18, tzinfo=UTC)), workdir=tmp_path,
+        uplink=("127.0.0.1", 1883),
+    ) as venue:  # fmt: skip
+        runtime = load(venue.runtime_config_path, profile_points)
+        k = venue.keys
+        assert [(x.kid, x.public_key) for x in runtime.access.keys] == [
+            (k.pass_kid, public_b64(k.passes))
+        ]
+        assert [x.public_key for x in runtime.uplink.command_keys] == [public_b64(k.commands)]
+        assert [x.public_key for x in runtime.uplink.booking_keys] == [public_b64(k.bookings)]
+        assert not runtime.uplink.uses_tls and runtime.uplink.host == "127.0.0.1"
+        assert public_b64(k.passes) not in {x.public_key for x in cfg.access.keys}
+        async with SimVenue.from_config(VENUE, venue.clock, workdir=tmp_path / "2") as other:
+            assert public_b64(other.keys.passes) != public_b64(k.passes)  # new every run
 
 
 def test_minimal_venue_validates() -> None:

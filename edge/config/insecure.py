@@ -16,8 +16,10 @@ from edge.config.errors import Problem
 from edge.config.model import VenueConfig
 
 PUBLISHED_KEYS = {
-    "do/AZ3jjM+WZQI7RTg5YTE2vNz2eqZ5Z/YpchoG7shI=": "the simulator's demo pass key, derived "
-    "from a seed published in sim/passkeys.py",
+    "do/AZ3jjM+WZQI7RTg5YTE2vNz2eqZ5Z/YpchoG7shI=": "the simulator's former demo pass key, "
+    "derived from a seed published in earlier versions of sim/passkeys.py",
+    "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=": "the test vector of docs/passes.md and "
+    "docs/mqtt.md (private seed 000102...1e1f, printed there)",
 }
 """Public keys whose private halves are public knowledge."""
 TLS_PORT = 8883

@@ -41,7 +41,7 @@ def without(text: str, table: str) -> str:
 def test_the_shipped_example_is_secure_as_it_is(tmp_path: Path) -> None:
     code, out = check(tmp_path, EXAMPLE)
     assert code == 0, out
-    assert DEMO_KEY not in EXAMPLE
+    assert not any(key in EXAMPLE for key in PUBLISHED_KEYS)
 
 
 def test_each_insecure_setting_is_named(tmp_path: Path) -> None:
@@ -49,9 +49,13 @@ def test_each_insecure_setting_is_named(tmp_path: Path) -> None:
                   rf'\1"{DEMO_KEY}"', EXAMPLE)  # fmt: skip
     unsigned = without(without(EXAMPLE, "uplink.command_keys"), "uplink.booking_keys")
     plain = EXAMPLE.replace("tls = true", "tls = false")
-    assert len({demo, unsigned, plain, EXAMPLE}) == 4  # each edit took
+    vector = EXAMPLE.replace(re.findall(r'public_key = "(.*)"', EXAMPLE)[0],
+                             list(PUBLISHED_KEYS)[1])  # fmt: skip
+    assert len({demo, unsigned, plain, vector, EXAMPLE}) == 5  # each edit took
+    code, out = check(tmp_path, vector)
+    assert code == 78 and "test vector" in out, out
     for text, needles in (
-        (demo, ["access.keys[0].public_key", "demo pass key"]),
+        (demo, ["access.keys[0].public_key", "demo pass key", "anyone can sign"]),
         (unsigned, ["uplink.command_keys", "uplink.booking_keys", "accepted unsigned"]),
         (plain, ["uplink.port", "port 8883 is MQTT over TLS"]),
     ):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge.clock import Clock, SimClock, SystemClock
 from edge.config.model import Uplink
@@ -19,8 +21,8 @@ from edge.feed_state import MAX_POINTS_PER_MESSAGE, StateFeed
 from edge.storage import Database
 from edge.storage.spill import SpillLimits
 from edge.uplink import AlarmBody, PointValue
-from edge.uplink.contract import Quality, State
-from edge.uplink.outbox import NotCommitted, Outbox
+from edge.uplink.contract import Quality, State, StateBody
+from edge.uplink.outbox import Enqueued, NotCommitted, Outbox
 from tests.storage import disks
 from tests.storage.disks import SmallDisk
 from tests.uplink.test_outbox import fill, free
@@ -289,3 +291,58 @@ def test_config_bounds_the_window_and_the_refresh() -> None:
     for bad in ({"state_window_ms": 1001}, {"state_window_ms": -1}, {"state_refresh_s": -5}):
         with pytest.raises(msgspec.ValidationError):
             msgspec.convert(bad, Uplink)
+
+
+class Recording:
+    """The real outbox, with a note of each body it was offered (for the property below)."""
+
+    def __init__(self, box: Outbox) -> None:
+        self.box = box
+        self.bodies: list[StateBody] = []
+
+    def put_nowait(self, body: StateBody) -> Enqueued:
+        self.bodies.append(body)
+        return self.box.put_nowait(body)
+
+
+def key(v: PointValue) -> tuple[str, str, str]:
+    return (type(v.value).__name__, repr(v.value), v.quality)
+
+
+READS = st.lists(
+    st.tuples(
+        st.sampled_from(["d1.a", "d1.b", "d2.a"]),
+        st.sampled_from([0, 1, 1.0, True, "1", None, float("nan")]),
+        st.sampled_from(["good", "stale", "bad"]),
+        st.booleans(),  # the window ends after this read
+    ),
+    max_size=60,
+)
+
+
+async def test_sent_values_always_change_and_the_last_read_always_arrives(db: Database) -> None:
+    """For any sequence of reads and window ends: every point in a sent message differs from
+    what was last sent for it, and once the window ends, what was last sent is the last read."""
+    async with Outbox(db, SystemClock()) as box:
+
+        @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+        @given(reads=READS)
+        def check(reads: list[tuple[str, float | int | str | None, Quality, bool]]) -> None:
+            sink = Recording(box)
+            feed = StateFeed(sink)
+            for i, (point, value, quality, window_ends) in enumerate(reads):
+                feed.offer(pv(point, value, quality, s=i))
+                if window_ends:
+                    feed.flush()
+            feed.flush()
+            sent: dict[str, PointValue] = {}
+            for body in sink.bodies:
+                for v in body.points:
+                    assert v.point not in sent or key(sent[v.point]) != key(v)
+                    sent[v.point] = v
+            last = {point: pv(point, value, quality) for point, value, quality, _ in reads}
+            assert {p: key(v) for p, v in sent.items()} == {p: key(v) for p, v in last.items()}
+            assert feed.pending == 0 and not any(b.heartbeat for b in sink.bodies)
+
+        check()
+    db.close()

@@ -2,8 +2,9 @@
 
 The feed lives as long as the daemon and writes to the outbox (a store) whether or not
 an MQTT session is up: an alarm raised, an access decision, an operation or an energy
-record while the link is down reaches the cloud once it is back. Point changes are
-batched (`STATE_BATCH_S`) into `state` messages by the `feed` component's loop.
+record while the link is down reaches the cloud once it is back. Point changes go to a
+`StateFeed` (`edge.feed_state`), which sends them within milliseconds of the read; the `feed`
+component runs its timers.
 
 Every mapping from a domain enum to a contract one is an exhaustive `match`, so a new
 alarm state or event kind cannot be dropped silently.
@@ -11,7 +12,6 @@ alarm state or event kind cannot be dropped silently.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Literal
@@ -23,7 +23,10 @@ from edge.access.records import AccessEvent
 from edge.alarms import AlarmEvent, AlarmState
 from edge.automation.emergency import EmergencyChange
 from edge.bookings.sync import SyncReport
+from edge.clock import Clock
+from edge.config.model import Uplink as UplinkSettings
 from edge.energy import BookingEnergy, EnergyInterval
+from edge.feed_state import StateFeed
 from edge.journal import Entry
 from edge.stores import EnergyRecord, Stores
 from edge.topic import Topic
@@ -38,7 +41,6 @@ from edge.uplink.contract import (
 from edge.venue import VenueRef
 
 log = structlog.get_logger("edge.feed")
-STATE_BATCH_S = 0.5
 Action = Literal["raise", "ack", "return", "shelve", "clear"]
 
 
@@ -92,7 +94,7 @@ class Feed:
         self._stores = stores
         self._venue = venue
         self._reports = reports
-        self._pending: dict[str, PointValue] = {}
+        self.state = StateFeed(stores.outbox)
         self._subs = ExitStack()
 
     def __enter__(self) -> Feed:
@@ -115,17 +117,19 @@ class Feed:
         except Exception:  # the outbox logs and counts; a producer never fails for it
             log.exception("feed_enqueue_failed", body=type(body).__name__)
 
-    # ---- point changes, batched ---------------------------------------------------
+    # ---- point changes, event-driven ----------------------------------------------
     def _on_point(self, event: BusEvent) -> None:
         if isinstance(event, PointUpdate):
             ref = f"{event.device}.{event.point}"
             info = self._venue.get().points.get(ref)
-            self._pending[ref] = PointValue(
-                point=ref,
-                value=scalar(event.value),
-                quality=quality(event.quality),
-                unit=(info.unit or None) if info else None,
-                ts=event.ts,
+            self.state.offer(
+                PointValue(
+                    point=ref,
+                    value=scalar(event.value),
+                    quality=quality(event.quality),
+                    unit=(info.unit or None) if info else None,
+                    ts=event.ts,
+                )
             )
         elif isinstance(event, DeviceStatus):
             self._put(
@@ -136,11 +140,6 @@ class Feed:
                     message=event.reason,
                 )
             )
-
-    def flush_state(self) -> None:
-        if self._pending:
-            batch, self._pending = list(self._pending.values()), {}
-            self._put(StateBody(points=batch))
 
     # ---- events -----------------------------------------------------------------------
     def _on_alarm(self, ev: AlarmEvent) -> None:
@@ -237,15 +236,17 @@ class Feed:
 
 
 class FeedComponent:
-    """The `feed` component: sends batched point changes every `STATE_BATCH_S`."""
+    """The `feed` component: runs the state feed's window and refresh timers."""
 
     name = "feed"
 
-    def __init__(self, feed: Feed) -> None:
+    def __init__(self, feed: Feed, clock: Clock, uplink: UplinkSettings) -> None:
         self._feed = feed
+        self._clock = clock
+        self._window_s = uplink.state_window_ms / 1000
+        self._refresh_s = uplink.state_refresh_s
 
     async def run(self, ready: Callable[[], None]) -> None:
-        ready()
-        while True:
-            await asyncio.sleep(STATE_BATCH_S)
-            self._feed.flush_state()
+        await self._feed.state.serve(
+            self._clock, window_s=self._window_s, refresh_s=self._refresh_s, ready=ready
+        )

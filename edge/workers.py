@@ -142,7 +142,10 @@ def plan(venue: Venue, stores: Stores, services: Services) -> dict[str, Spec]:
         "alarm_engine": Spec(
             b"", lambda: Runner("alarm_engine", lambda ready: _engine_loop(s, ready))
         ),
-        "feed": Spec(b"", lambda: FeedComponent(services.feed)),
+        "feed": Spec(
+            _key(cfg.uplink.state_window_ms, cfg.uplink.state_refresh_s),
+            lambda: FeedComponent(services.feed, clock, cfg.uplink),
+        ),
         "storage": Spec(b"", lambda: StorageWatch(s, clock, services.liveness)),
     }
     for b in modbus_buses(cfg):

@@ -391,6 +391,12 @@ class Uplink(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Accept unsigned commands or bookings from a broker that is not on this machine (no
     `command_keys` / `booking_keys`). Refused unless set; when set, the `unsigned_accepted`
     warning alarm stays active (docs/security.md)."""
+    state_window_ms: Annotated[int, Meta(ge=0, le=1000)] = 2
+    """Point changes read within this many ms of the first go up as one `state` message
+    (a block read's points together); 0 = those of the same event-loop turn."""
+    state_refresh_s: Annotated[float, Meta(ge=0, le=7 * 86400)] = 900.0
+    """Every this many seconds every point's latest value goes up again in `state` messages
+    flagged `heartbeat: true`; unchanged values are otherwise not re-sent. 0 = never."""
 
     @property
     def uses_tls(self) -> bool:

@@ -109,7 +109,9 @@ class PointValue(Struct, frozen=True, kw_only=True):
 class StateBody(Struct, frozen=True, kw_only=True):
     points: list[PointValue]
     heartbeat: bool = False
-    """True when sent because the max interval elapsed, not because a value changed."""
+    """True only in the periodic refresh (`[uplink] state_refresh_s`): every point's latest
+    value, changed or not. False: every point in the message changed (value, quality or unit)
+    since it was last sent."""
 
 
 EventKind = Literal[

@@ -1,5 +1,6 @@
-"""edged at the seed's scale: the example venue's 97 devices plus 10 more, a fire panel
-gateway of 2,499 field devices and 50 IP cameras, all simulated; edged as its own process.
+"""edged at the seed's scale: the example venue's 97 devices (its fire panel included) plus
+10 sensors (107 smart devices), a fire panel gateway of 2,499 field devices and 50 IP cameras,
+all simulated; edged as its own process.
 
     .venv/bin/python bench/seed_scale.py [--seconds 60] [--warmup 20] [--runs 1]
 
@@ -179,9 +180,10 @@ def main() -> None:
     args = ap.parse_args()
     for i in range(args.runs):
         ready, cpu, rss, devices = asyncio.run(one_run(args.seconds, args.warmup))
-        print(f"run {i + 1}: {devices} devices (107 smart + fire gateway of 2,499 + 50 cameras "
-              f"+ the example's fire panel): exec -> READY {ready:.2f} s; CPU {cpu:.2f} % of a "
-              f"core over {args.seconds:.0f} s; RSS {rss:.1f} MiB")  # fmt: skip
+        print(f"run {i + 1}: {devices} devices (the example's 97, 10 more sensors, a fire "
+              f"panel gateway of 2,499 devices, 50 cameras): exec -> READY {ready:.2f} s; "
+              f"CPU {cpu:.2f} % of a core over {args.seconds:.0f} s; "
+              f"RSS {rss:.1f} MiB")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "seed.toml"
         path.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")

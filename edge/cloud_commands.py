@@ -75,8 +75,6 @@ class CurrentVerifier:
     def check(self, topic: str, obj: dict[str, Any], now: datetime) -> None:
         uplink = self._venue.get().config.uplink
         if uplink is not self._for:
-            keys = {k.kid: k.public_key for k in uplink.command_keys}
-            not_after = {k.kid: k.not_after for k in uplink.command_keys if k.not_after}
-            self._verifier = Verifier(keys, required=bool(keys), not_after=not_after)
+            self._verifier = Verifier.of(uplink.command_keys, required=bool(uplink.command_keys))
             self._for = uplink
         self._verifier.check(topic, obj, now)

@@ -43,9 +43,7 @@ def booking_auth(uplink: Uplink, topic_root: str) -> BookingAuth:
     (no keys: `Open`, unsigned messages apply and a `sig` is not checked)."""
     if not uplink.booking_keys:
         return Open(uplink.booking_max_version_jump)
-    keys = {k.kid: k.public_key for k in uplink.booking_keys}
-    not_after = {k.kid: k.not_after for k in uplink.booking_keys if k.not_after}
-    verifier = Verifier(keys, required=True, not_after=not_after)
+    verifier = Verifier.of(uplink.booking_keys, required=True)
     return SignedBookings(topic_root, verifier, uplink.booking_max_version_jump)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.access.errors import KeyConfigError
 from edge.access.keys import KeyRing, KeyVerdict
+from edge.config.model import AccessKey
 from edge.uplink.errors import CommandRefused
 
 COMMAND_DOMAIN = b"edge-cmd-v1\n"
@@ -111,6 +112,12 @@ class Verifier:
             raise ValueError(
                 f"uplink.signing.keys: {exc}; export keys with public_key_b64()"
             ) from exc
+
+    @classmethod
+    def of(cls, entries: Sequence[AccessKey], required: bool) -> Verifier:
+        """From a config key list (`[[uplink.command_keys]]`, `[[uplink.booking_keys]]`)."""
+        keys = {k.kid: k.public_key for k in entries}
+        return cls(keys, required, {k.kid: k.not_after for k in entries if k.not_after})
 
     def refusal(
         self,

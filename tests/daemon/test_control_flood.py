@@ -13,10 +13,7 @@ import json
 import os
 import resource
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +22,9 @@ import pytest
 from edge.control.server import MAX_CONNECTIONS
 from sim.broker import MosquittoBroker
 from tests import brokers
+from tests.daemon.procs import edgectl, spawn_edged, wait_for
 
 mosquitto = brokers.mosquitto
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 IDLE = 5000
 
 CONFIG = """
@@ -49,35 +45,11 @@ backoff_cap_s = 1.0
 """
 
 
-def edgectl(run: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edge.cli.main", "--runtime-dir", str(run), *args],
-        env=ENV, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-
-
 def uplink(run: Path) -> dict[str, Any]:
     out = edgectl(run, "--json", "status")
     assert out.returncode == 0, out.stderr
     status: dict[str, Any] = json.loads(out.stdout)["uplink"]
     return status
-
-
-async def wait_for(cond: Callable[[], bool], within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
-
-
-def spawn(config: Path) -> subprocess.Popen[bytes]:
-    """edged with the unit's descriptor limit (LimitNOFILE=4096)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "edge.edged", "--config", str(config), "--log-json"],
-        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096)),
-    )  # fmt: skip
 
 
 def open_fds(pid: int) -> int:
@@ -94,11 +66,11 @@ async def test_idle_connections_do_not_lock_out_edgectl_or_the_uplink(
     run = tmp_path / "run"
     config = tmp_path / "venue.toml"
     config.write_text(CONFIG.format(state=tmp_path / "state", run=run, mqtt=mosquitto.port))
-    edged = spawn(config)
+    edged = spawn_edged(config, max_files=4096)  # the unit's LimitNOFILE
     hoard: list[socket.socket] = []
     try:
-        await wait_for(lambda: edgectl(run, "ping").returncode == 0)
-        await wait_for(lambda: uplink(run)["connected"] is True)
+        await wait_for(lambda: edgectl(run, "ping").returncode == 0, within=30, poll=0.1)
+        await wait_for(lambda: uplink(run)["connected"] is True, within=30, poll=0.1)
         fds_before = open_fds(edged.pid)
         reconnects = uplink(run)["reconnects"]
 
@@ -116,7 +88,11 @@ async def test_idle_connections_do_not_lock_out_edgectl_or_the_uplink(
         assert ping.returncode == 0, ping.stdout + ping.stderr
 
         await asyncio.to_thread(mosquitto.restart)
-        await wait_for(lambda: uplink(run)["reconnects"] > reconnects and uplink(run)["connected"])
+        await wait_for(
+            lambda: uplink(run)["reconnects"] > reconnects and uplink(run)["connected"],
+            within=30,
+            poll=0.1,
+        )
         assert edgectl(run, "ping").returncode == 0
         print(f"\n{IDLE} idle control connections: edged holds {fds_flooded} descriptors "
               f"({fds_before} before; at most {MAX_CONNECTIONS} connections); edgectl ping "

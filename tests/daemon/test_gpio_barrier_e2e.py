@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+from tests.daemon.procs import ENV, ROOT, edgectl, spawn_edged, wait_for
+
 RELAY, CLOSED = 18, 19
 PULSE_S = 2.0
 
@@ -112,28 +110,6 @@ class GpioServer:
         return states[-1] if states else None
 
 
-async def wait_for(cond: Callable[[], bool], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
-def edgectl(run: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edge.cli.main", "--runtime-dir", str(run), *args],
-        env=ENV, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-
-
-def spawn(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "edge.daemon", "--config", str(config), "--log-json"],
-        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
 async def started(run: Path, proc: subprocess.Popen[bytes]) -> None:
     """Until this edged answers and its barrier relay is online."""
 
@@ -156,7 +132,7 @@ async def test_gpio_barrier_pulse_and_kill_9_mid_pulse(tmp_path: Path) -> None:
                                     relay=RELAY, closed=CLOSED, pulse=PULSE_S))  # fmt: skip
     assert edgectl(run, "config", "check", str(config)).returncode == 0
     async with GpioServer(socket) as pins:
-        edged = spawn(config)
+        edged = spawn_edged(config)
         try:
             await started(run, edged)
             await wait_for(lambda: pins.closed() is not False)  # resting closed
@@ -187,7 +163,7 @@ async def test_gpio_barrier_pulse_and_kill_9_mid_pulse(tmp_path: Path) -> None:
                 edged.kill()
                 edged.wait(10)
 
-        edged = spawn(config)
+        edged = spawn_edged(config)
         try:
             await wait_for(lambda: pins.relay()[-1][0] is False, 40)
             restored = pins.relay()[-1][1]

@@ -9,9 +9,6 @@ refused by `edgectl config check`, naming the role it lacks.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from edge.clock import SystemClock
@@ -19,9 +16,8 @@ from edge.daemon import Daemon
 from edge.notify import Notifier
 from edge.venue import load_venue
 from sim.modbus import RegisterBank, SimUnit, serve_tcp
+from tests.daemon.procs import edgectl
 from tests.daemon.rig import book, until
-
-ROOT = Path(__file__).resolve().parents[2]
 
 RELAY_BOARD = """
 # 4-channel Modbus relay board, written on site from the board's manual.
@@ -119,10 +115,7 @@ async def test_a_technician_relay_board_lights_a_booked_court(tmp_path: Path) ->
 
 def test_the_board_as_a_halls_hvac_is_refused_naming_the_role(tmp_path: Path) -> None:
     config = write_venue(tmp_path, 1502, hall_hvac='hvac = ["relay-1"]')
-    out = subprocess.run(
-        [sys.executable, "-m", "edge.cli.main", "config", "check", str(config)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    out = edgectl(None, "config", "check", str(config))
     assert out.returncode == 78, out.stdout + out.stderr
     assert "hvac.setpoint" in out.stderr and "relay-1" in out.stderr, out.stderr
     print("\n" + out.stderr.strip())

@@ -181,20 +181,31 @@ async def test_raw_write_refused_on_a_controlled_output_then_forced_and_journale
 ) -> None:
     """Coil 5 of lights-a is court-5's light (the reconciler drives it): refused without
     --force, written with it; a free register is written at once; all three journaled."""
+    # What reached the coil, write by write: the reconciler (which wants it off, nobody
+    # booked) turns a forced write back at its next read-back, so the coil's state after
+    # the command depends on timing; the writes do not.
+    coil5: list[bool] = []
+
+    @venue.lights.on_write
+    def seen(table: str, address: int, values: list[int] | list[bool]) -> None:
+        if table == "coil" and address <= 4 < address + len(values):
+            coil5.append(bool(values[4 - address]))
+
     args = ["modbus", "write", "--device", "lights-a", "--table", "coil", "--address", "5", "1"]
     out = await asyncio.to_thread(venue.edgectl, *args)
     assert out.returncode == 1
     assert "lights-a.ch5_on" in out.stderr and "--force" in out.stderr
-    assert venue.lights.get_coils(4, 1) == [False]
+    assert venue.lights.get_coils(4, 1) == [False] and True not in coil5
+    written = len(coil5)
     done = await venue.json(*args, "--force", "--reason", "relay test")
     assert done["written"] is True and done["forced_outputs"] == ["lights-a.ch5_on"]
-    assert venue.lights.get_coils(4, 1) == [True]
+    assert coil5[written : written + 1] == [True]  # the forced write reached the coil
     # By point: the profile encodes the value; the same refusal without --force.
     by_ref = ["modbus", "write", "--ref", "lights-a.ch5_on", "off"]
     out = await asyncio.to_thread(venue.edgectl, *by_ref)
     assert out.returncode == 1 and "--force" in out.stderr
     off = await venue.json(*by_ref, "--force")
-    assert off["values"] == [0] and venue.lights.get_coils(4, 1) == [False]
+    assert off["written"] is True and off["values"] == [0] and coil5[-1] is False
     free = await venue.json("modbus", "write", "--device", "hvac-a", "--address", "31", "4242")
     assert free["forced_outputs"] == [] and venue.hvac.get_holding(30, 1) == [4242]
     for _ in range(50):  # the journal commits in batches

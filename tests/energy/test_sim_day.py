@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from edge.clock import SimClock
 from edge.daemon import Daemon
 from edge.energy import BookingEnergy
@@ -167,6 +169,7 @@ async def run_day(
     truth.sample(clock.now().timestamp(), {m: venue.truth.meter_kwh(m) for m in meters})
 
 
+@pytest.mark.timeout(300)  # a simulated day: about 100 s on a quiet 2-core machine
 async def test_booking_energy_matches_the_simulated_meters(tmp_path: Path) -> None:
     state, run = tmp_path / "state", tmp_path / "run"
     state.mkdir()

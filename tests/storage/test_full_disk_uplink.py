@@ -158,7 +158,11 @@ async def test_a_busy_minute_on_a_disk_that_fills_up_loses_nothing(
     assert marks["spill_at_grow"] > 0  # the disk was refusing: messages were in memory
     assert stats.sent_from_memory > 0  # alarms went out while the disk refused them
     assert seen.committer_dead_samples == 0 and seen.connection_dead_samples == 0
-    assert [type(e) for e in heard] == [StorageFailing, StorageRecovered]
+    # Failing, then recovered; a full disk may flap (a checkpoint frees a few pages and
+    # one commit fits) before space returns, but the states alternate and end recovered.
+    kinds = [type(e) for e in heard]
+    assert kinds and len(kinds) % 2 == 0, kinds
+    assert kinds == [StorageFailing, StorageRecovered] * (len(kinds) // 2), kinds
     names = [e["event"] for e in logs]
     assert "outbox_committer_died" not in names and "uplink_session_failed" not in names
     assert "uplink_session_not_started" in names  # reconnects were refused while full...

@@ -87,7 +87,7 @@ class NoInbound:
 
     subscriptions: tuple[str, ...] = ()
 
-    async def deliver(self, full_topic: str, topic: str, payload: bytes) -> None:
+    def offer(self, full_topic: str, topic: str, payload: bytes) -> None:
         pass
 
 

@@ -13,9 +13,17 @@ import itertools
 import time
 from datetime import UTC, datetime, timedelta
 
-from drivers.clock import Clock, SystemClock
+from drivers.clock import Clock, SyncReporting, SystemClock
 
-__all__ = ["Clock", "JumpDetector", "SimClock", "SystemClock", "WireClock", "field_clock"]
+__all__ = [
+    "Clock",
+    "JumpDetector",
+    "SimClock",
+    "SyncReporting",
+    "SystemClock",
+    "WireClock",
+    "field_clock",
+]
 
 
 class SimClock:
@@ -39,6 +47,8 @@ class SimClock:
         self._wall_offset = 0.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
+        self.ntp_synced: bool | None = True
+        """What `synced()` says: the simulator's `clock_unsynced` fault sets it False."""
 
     @property
     def rate(self) -> float | None:
@@ -63,6 +73,9 @@ class SimClock:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self.monotonic() + seconds, next(self._seq), fut))
         await fut
+
+    def synced(self) -> bool | None:
+        return self.ntp_synced
 
     def jump(self, seconds: float) -> None:
         """Move wall time by `seconds` (either sign) without moving monotonic time."""

@@ -163,8 +163,9 @@ class Daemon:
             self.clock, self.liveness, ops, router, feed, self.venue, lambda: self.config_version
         )
         storage = StorageAlarms(stores, self.clock)
-        storage.report_open(stores.db.report)
         with Recorder(stores, self.venue), feed, storage:
+            # Once the feed and the journal listen: the salvage's alarm goes upstream too.
+            storage.report_open(stores.db.report)
             async with router:
                 return await self._serve_with(stores, services)
 

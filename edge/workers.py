@@ -23,7 +23,7 @@ import msgspec
 from edge.alarms import AlarmService, kernel_clock_synced, zone_wanted_from
 from edge.automation.emergency import EmergencyWatcher
 from edge.automation.engine import Automation
-from edge.clock import Clock, field_clock
+from edge.clock import Clock, SyncReporting, field_clock
 from edge.config.model import SerialLineBus, TcpLineBus
 from edge.control.handlers import control_handlers
 from edge.control.server import ControlServer
@@ -190,7 +190,7 @@ def plan(venue: Venue, stores: Stores, services: Services) -> dict[str, Spec]:
             zone_wanted=zone_wanted_from(site, lambda: s.automation.last),
             counters=s.counters.snapshot,
             outbox_fill=lambda: (s.outbox.depth, uplink.outbox_max_messages),
-            clock_synced=kernel_clock_synced,
+            clock_synced=clock.synced if isinstance(clock, SyncReporting) else kernel_clock_synced,
             link=s.link,
             roles=venue.roles,
         )

@@ -87,6 +87,8 @@ class MosquittoBroker:
             workdir = Path(self._tmp.name)
         self.workdir = workdir
         self.users = users
+        self.refuse_all = False
+        """Refuse every client (anonymous or not) at the next start: `broker_auth` fault."""
         self.extra_config = extra_config or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "mosquitto.log"
@@ -109,7 +111,9 @@ class MosquittoBroker:
         ]
         if os.geteuid() == 0:
             lines.append("user root")
-        if self.users:
+        if self.refuse_all:
+            lines.append("allow_anonymous false")  # no password file: nobody gets in
+        elif self.users:
             pwfile = self.workdir / "passwords"
             pwfile.write_text("")
             for user, password in self.users.items():

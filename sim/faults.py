@@ -208,6 +208,18 @@ KINDS: dict[str, FaultKind] = {
         ),
         FaultKind("broker_stop", "stop the MQTT broker", "none"),
         FaultKind("broker_start", "start the MQTT broker again", "none"),
+        FaultKind(
+            "broker_auth",
+            "restart the MQTT broker refusing every client's credentials (off: accepting)",
+            "none",
+            {"on": ON},
+        ),
+        FaultKind(
+            "clock_unsynced",
+            "the venue's clock reports that NTP lost synchronisation (off: synchronised)",
+            "none",
+            {"on": ON},
+        ),
         FaultKind("heal", "clear every fault of a device or bus (`all`: everything)", "any"),
     ]
 }

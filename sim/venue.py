@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import structlog
 
 from drivers.clock import Clock
+from edge.clock import SimClock
 from edge.config.errors import ConfigError
 from edge.config.load import load, parse
 from edge.config.model import (
@@ -42,6 +43,7 @@ from edge.config.model import (
     VenueConfig,
 )
 from edge.profiles import profile_points
+from sim.broker import MosquittoBroker
 from sim.cameras import SimCameras
 from sim.devices.base import SimDevice
 from sim.devices.fire import FirePanel
@@ -446,6 +448,15 @@ class SimVenue:
         state = "on" if on else "off"
         if k in ("broker_stop", "broker_start"):
             return await self._broker(k)
+        if k == "broker_auth":
+            return await self._broker_auth(on)
+        if k == "clock_unsynced":
+            if not isinstance(self.clock, SimClock):
+                raise FaultError(
+                    k, "the venue runs on the real clock: its NTP state is the kernel's"
+                )
+            self.clock.ntp_synced = not on
+            return f"clock {'not ' if on else ''}synchronised"
         t = req.target
         assert t is not None  # validate() requires a target for every other kind
         if k in ("offline", "garbage"):
@@ -500,6 +511,15 @@ class SimVenue:
         else:  # mosquitto's start() blocks until it listens
             await asyncio.to_thread(fn)
         return f"broker {'stopped' if kind == 'broker_stop' else 'started'}"
+
+    async def _broker_auth(self, refuse: bool) -> str:
+        broker = self.broker
+        if not isinstance(broker, MosquittoBroker):
+            raise FaultError("broker_auth", "needs a mosquitto broker attached to this venue")
+        await asyncio.to_thread(broker.stop)
+        broker.refuse_all = refuse
+        await asyncio.to_thread(broker.start)
+        return f"broker {'refuses' if refuse else 'accepts'} clients"
 
     # GPIO: every GPIO bus is served (gpio_sites); a test running edged's GPIO in-process
     # with drivers.gpio.SimulatedGpio may hand that backend over instead.

@@ -80,12 +80,14 @@ async def quiet(daemon: Daemon) -> None:
 
 @asynccontextmanager
 async def daemon_on(
-    venue: SimVenue, clock: SimClock, rows: Iterable[BookingRow]
+    venue: SimVenue, clock: SimClock, rows: Iterable[BookingRow] | None
 ) -> AsyncIterator[Daemon]:
-    """edged on the venue's runtime config with `rows` booked; stops cleanly (exit 0).
-    Hook what you observe, then `quiet()` before the first step."""
+    """edged on the venue's runtime config with `rows` booked (None: the database is left
+    as it is, for a restart); stops cleanly (exit 0). Hook what you observe, then
+    `quiet()` before the first step."""
     v = load_venue(venue.runtime_config_path)
-    await seed(Path(v.config.storage.dir), rows)
+    if rows is not None:
+        await seed(Path(v.config.storage.dir), rows)
     daemon = Daemon(venue.runtime_config_path, v, clock, Notifier(""))
     task = asyncio.create_task(daemon.run())
     for _ in range(500):

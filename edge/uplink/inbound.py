@@ -5,7 +5,7 @@ command that replaces the session (a reload that changes `[uplink]`) still finis
 answers (through the outbox, a store).
 
 Each topic has a lane: a queue bounded in messages and in payload bytes, drained by its
-own workers (16 for commands, one per booking topic). `deliver` never waits: a message that
+own workers (16 for commands, one per booking topic). `offer` never waits: a message that
 does not fit its lane is dropped and counted (`dropped`), and `on_flood(lane, True, why)`
 raises the `inbound_flood` alarm; once the lane has drained, `on_flood(lane, False, ...)`.
 So a flood on the broker costs at most the lanes' bytes here, never memory without limit,
@@ -132,7 +132,7 @@ class InboundRouter:
                 lane.ready.set()
             await tg.__aexit__(exc_type, exc, tb)
 
-    async def deliver(self, full_topic: str, topic: str, payload: bytes) -> None:
+    def offer(self, full_topic: str, topic: str, payload: bytes) -> None:
         """Queue one message on `topic` (relative to the gateway's root; the full topic is
         what a command's signature binds). Never waits and never raises for bad input: a
         message that does not fit its lane is dropped and counted."""

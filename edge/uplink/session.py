@@ -21,7 +21,6 @@ import asyncio
 import logging
 import random
 import ssl
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -50,45 +49,32 @@ BirthProvider = Callable[[], Awaitable[BirthBody]]
 
 class Inbound(Protocol):
     """Where inbound messages go: the topics to subscribe (relative to the gateway's
-    root, e.g. `cmd/+`, `bookings`) and a delivery (full and relative topic, payload)
-    that must not raise for bad input.
-    `deliver` may wait (back-pressure on the receive loop) but must not run a command
-    to its end: that outlives the session."""
+    root, e.g. `cmd/+`, `bookings`) and an offer (full and relative topic, payload) that
+    never waits and must not raise for bad input: it is called as paho parses each
+    message, and queues (bounded) or drops and counts."""
 
     @property
     def subscriptions(self) -> Sequence[str]: ...
 
-    async def deliver(self, full_topic: str, topic: str, payload: bytes) -> None: ...
+    def offer(self, full_topic: str, topic: str, payload: bytes) -> None: ...
 
 
 PUBLISH_TIMEOUT_S = 60.0
 BIRTH_PARTS_KEY = "uplink.birth.parts"
 """How many retained parts the last birth left on the broker (the surplus is cleared)."""
 
-INBOUND_QUEUE = 1000
-"""Most received messages aiomqtt holds before the router took them (the rest discarded)."""
-
-
-class _QueueFullOncePerMinute(logging.Filter):
-    """aiomqtt warns once per discarded message: in a flood, once a minute is enough."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._last: float | None = None
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "queue is full" not in record.getMessage():
-            return True
-        now = time.monotonic()
-        if self._last is not None and now - self._last < 60.0:
-            return False
-        self._last = now
-        return True
-
-
 _MQTT_LOG = logging.getLogger("edge.uplink.mqtt")
-_MQTT_LOG.addFilter(_QueueFullOncePerMinute())
 _AUTH_CODES = {4, 5, 134, 135, 138}  # 3.1.1 bad credentials / not authorised; 5.0 equivalents
+
+
+def _routing_queue(take: Callable[[aiomqtt.Message], None]) -> type[asyncio.Queue[aiomqtt.Message]]:
+    """aiomqtt's `queue_type`: a queue whose put hands each message to `take` at once."""
+
+    class RoutingQueue(asyncio.Queue[aiomqtt.Message]):
+        def put_nowait(self, item: aiomqtt.Message) -> None:
+            take(item)
+
+    return RoutingQueue
 
 
 def _is_auth_failure(exc: BaseException) -> bool:
@@ -209,9 +195,10 @@ class Uplink:
             tls_insecure=cfg.tls_insecure if cfg.uses_tls else None,
             max_inflight_messages=cfg.inflight,
             timeout=cfg.connect_timeout_s,  # CONNACK and SUBACK; publishes pass their own
-            # Bounded: the inbound router's lanes drop and count what does not fit; this
-            # only caps what piles up before they see it (#16, a flood of commands).
-            max_queued_incoming_messages=INBOUND_QUEUE,
+            # Received messages go to the inbound lanes as paho parses them, never into
+            # aiomqtt's queue: its iterator takes several loop turns per message, so under
+            # a flood that queue, not the lanes, would fill and drop uncounted (#15, #16).
+            queue_type=_routing_queue(self._take),
             logger=_MQTT_LOG,
         )
         # The in-flight window is ours to bound; aiomqtt would warn above 10 pending publishes.
@@ -353,24 +340,29 @@ class Uplink:
     # ------------------------------------------------------------------ inbound
 
     async def _receive(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            payload = message.payload
-            data = (
-                payload
-                if isinstance(payload, bytes)
-                else bytes(payload)
-                if isinstance(payload, bytearray)
-                else str(payload if payload is not None else "").encode()
-            )
-            topic = message.topic.value
-            rel = self.topics.relative(topic)
-            if rel is None:
-                log.warning("inbound_outside_root", topic=topic)
-                continue
-            try:
-                await self._inbound.deliver(topic, rel, data)
-            except Exception as exc:  # bad input must never take the session down
-                log.error("inbound_delivery_failed", topic=topic, error=repr(exc))
+        """Ends the session when the connection drops (messages never reach this queue:
+        `_take` routed each as it arrived)."""
+        async for message in client.messages:  # pragma: no cover - the queue stays empty
+            self._take(message)
+
+    def _take(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        data = (
+            payload
+            if isinstance(payload, bytes)
+            else bytes(payload)
+            if isinstance(payload, bytearray)
+            else str(payload if payload is not None else "").encode()
+        )
+        topic = message.topic.value
+        rel = self.topics.relative(topic)
+        if rel is None:
+            log.warning("inbound_outside_root", topic=topic)
+            return
+        try:
+            self._inbound.offer(topic, rel, data)
+        except Exception as exc:  # bad input must never take the session down
+            log.error("inbound_delivery_failed", topic=topic, error=repr(exc))
 
     async def _rebirths(self, client: aiomqtt.Client, session: int) -> None:
         wanted = self.link.rebirth_wanted

@@ -231,6 +231,14 @@ async def test_a_day_as_the_cloud_sees_it(
             await day.until_state("storage_error:database", "returned", at(14, 5))
             await technician(run_dir, "alarms", "ack", "storage_error:database")
             await day.until_state("unsigned_accepted:uplink", "cleared", at(14, 5))
+            # The cloud asks for a setpoint beyond the unit's range: refused, answered.
+            key = venue.keys.commands
+            async with CloudEmulator(
+                "127.0.0.1", broker.port, "faults", "gw-1", signing_key=key, kid="cloud"
+            ) as ops:
+                res = await ops.command("set_point", {"point": "ahu-a.setpoint", "value": 40},
+                                        now=clock.now(), within=20)  # fmt: skip
+            assert (res["ok"], res["code"]) == (False, "out_of_range")
             venue.set_occupancy("hall-a", None)
             await day.until_state("co2_high:env-a.co2", "cleared", at(14, 30))
             await day.until_state("humidity_range:env-a.humidity", "cleared", at(14, 30))

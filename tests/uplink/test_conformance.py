@@ -232,9 +232,9 @@ async def test_a_day_as_the_cloud_sees_it(
             await technician(run_dir, "alarms", "ack", "storage_error:database")
             await day.until_state("unsigned_accepted:uplink", "cleared", at(14, 5))
             # The cloud asks for a setpoint beyond the unit's range: refused, answered.
-            key = venue.keys.commands
+            signer = venue.keys.commands
             async with CloudEmulator(
-                "127.0.0.1", broker.port, "faults", "gw-1", signing_key=key, kid="cloud"
+                "127.0.0.1", broker.port, "faults", "gw-1", signing_key=signer, kid="cloud"
             ) as ops:
                 res = await ops.command("set_point", {"point": "ahu-a.setpoint", "value": 40},
                                         now=clock.now(), within=20)  # fmt: skip

@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -40,7 +41,7 @@ from edge.supervisor import StartFailed, Supervisor
 from edge.uplink.booking_auth import CurrentBookingAuth
 from edge.uplink.commands import CommandProcessor
 from edge.uplink.contract import CmdResBody, Topics
-from edge.uplink.inbound import FLOOD_ALARM, InboundRouter
+from edge.uplink.inbound import CMD_LANE, FLOOD_ALARM, InboundRouter
 from edge.venue import Venue, VenueRef, load_venue
 from edge.workers import Services, Spec, plan
 from rules.engine import default_values
@@ -156,7 +157,7 @@ class Daemon:
         router = InboundRouter(
             commands,
             {"bookings": sync.on_snapshot, "bookings/delta": sync.on_delta},
-            on_flood=lambda lane, active, msg: stores.alarms.report(FLOOD_ALARM, lane, active, msg),
+            on_flood=partial(_on_flood, stores),
         )
         feed = Feed(stores, self.venue, sync.reports)
         services = Services(
@@ -326,6 +327,14 @@ class Daemon:
         while True:
             await asyncio.sleep(10)
             self.notifier.status(self.status_line())
+
+
+def _on_flood(stores: Stores, lane: str, active: bool, message: str) -> None:
+    stores.alarms.report(FLOOD_ALARM, lane, active, message)
+    if not active and lane != CMD_LANE:
+        # A snapshot may have been dropped with the flood: subscribing again has the broker
+        # re-send the retained one (a dropped command is resent by the cloud, unanswered).
+        stores.link.request_resubscribe()
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

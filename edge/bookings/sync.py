@@ -121,6 +121,9 @@ class BookingSync:
                         self._refuse_version("snapshot", snap.version, have, auth)
                         return
                     log.info("bookings_snapshot_ignored", version=snap.version, have=have)
+                    # Authentic and within bounds (a retained copy seen again): the feed
+                    # is sound, so an earlier refusal is over.
+                    self._alarm(False, f"booking version {snap.version} already held")
                     return
                 if snap.version - have > auth.max_version_jump:
                     self._refuse_version("snapshot", snap.version, have, auth)

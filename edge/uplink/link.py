@@ -25,6 +25,14 @@ class LinkState:
     rebirth_wanted: asyncio.Event = field(default_factory=asyncio.Event)
     """Set to have the session publish a fresh `birth` (cmd/rebirth, a reload)."""
 
+    resubscribe_wanted: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set to subscribe again: the broker then re-sends the retained booking snapshot."""
+
+    def request_resubscribe(self) -> None:
+        """After a flood dropped inbound messages: a snapshot dropped with it comes again
+        (MQTT re-sends retained messages on a repeated SUBSCRIBE)."""
+        self.resubscribe_wanted.set()
+
     def request_rebirth(self) -> bool:
         """Ask for a fresh birth; False when no session is connected (one follows on
         connect anyway)."""

@@ -250,6 +250,7 @@ class Uplink:
                     tg.create_task(self._receive(client), name="uplink.receive")
                     tg.create_task(self._drain(client, session), name="uplink.drain")
                     tg.create_task(self._rebirths(client, session), name="uplink.rebirth")
+                    tg.create_task(self._resubscribes(client), name="uplink.resubscribe")
         except* aiomqtt.MqttError as group:
             error = _first_leaf(group)
         except* Exception as group:  # a bug or a failing birth provider: log, retry later
@@ -272,6 +273,7 @@ class Uplink:
 
     async def _announce(self, client: aiomqtt.Client, session: int, online: bytes) -> None:
         subs = [(self.topics.root + t, 1) for t in self._inbound.subscriptions]
+        self.link.resubscribe_wanted.clear()  # what was asked before this subscribe
         if subs:
             await client.subscribe(subs)
         await client.publish(self.topics.up("status"), online, qos=1, retain=True)
@@ -363,6 +365,16 @@ class Uplink:
             self._inbound.offer(topic, rel, data)
         except Exception as exc:  # bad input must never take the session down
             log.error("inbound_delivery_failed", topic=topic, error=repr(exc))
+
+    async def _resubscribes(self, client: aiomqtt.Client) -> None:
+        wanted = self.link.resubscribe_wanted  # cleared by the connect's subscribe
+        while True:
+            await wanted.wait()
+            wanted.clear()
+            subs = [(self.topics.root + t, 1) for t in self._inbound.subscriptions]
+            if subs:
+                await client.subscribe(subs)
+                log.info("uplink_resubscribed", topics=len(subs))
 
     async def _rebirths(self, client: aiomqtt.Client, session: int) -> None:
         wanted = self.link.rebirth_wanted

@@ -15,7 +15,8 @@ what an attacker or a power cut would do. At the end the consumer must have no c
 - the latest birth equals the profile files (unit, datatype, writable, range);
 - every event kind, energy kind and alarm class on the wire is documented, and every
   example of docs/mqtt.md whose kind was sent has the keys of a message actually sent;
-- the latest summary equals the simulator's truth.
+- at seven checkpoints of the day, the latest summary the consumer holds says what the
+  simulator says (lights on, devices online, fire devices normal / in alarm / in fault).
 """
 
 from __future__ import annotations
@@ -146,6 +147,32 @@ async def forged_flood(host: str, port: int, topic: str, n: int) -> None:
     assert proc.returncode == 0
 
 
+def sim_truth(venue: SimVenue) -> dict[str, Any]:
+    """The simulator's state in the summary's terms (docs/mqtt.md, summary)."""
+    lights = venue.world.devices["lights-c1"].truth()
+    fire = venue.world.devices["fire-gw"].truth()["counts"]
+    return {
+        "lights_on": sum(bool(on) for on in lights["commanded"].values()),
+        "devices_online": sum(not unit.offline for unit in venue.units.values()),
+        "fire_devices_normal": fire["normal"],
+        "fire_devices_alarm": fire["alarm"],
+        "fire_devices_fault": fire["fault"],
+    }
+
+
+async def summary_is_truth(
+    day: Day, cloud: Conformance, venue: SimVenue, by: Any
+) -> dict[str, Any]:
+    """Step until the latest summary the consumer holds says what the simulator says."""
+
+    def same() -> bool:
+        sums = sorted(cloud.by_stream["summary"], key=lambda m: m["seq"])
+        return bool(sums) and all(sums[-1]["venue"][k] == v for k, v in sim_truth(venue).items())
+
+    await day.until(f"summary = {sim_truth(venue)}", same, by)
+    return sim_truth(venue)
+
+
 async def technician(run: Path, *args: str) -> None:
     """What the technician does on site goes through edgectl (an `operation` event)."""
     done = await asyncio.to_thread(edgectl, run, *args)
@@ -163,6 +190,7 @@ async def test_a_day_as_the_cloud_sees_it(
                    + devices_toml(DEVICES + FIRE, "tcp-1", 5))  # fmt: skip
     clock = SimClock(at(12, 30))
     seen: dict[str, list[str]] = defaultdict(list)
+    checks: list[dict[str, Any]] = []  # the summary equal to the simulator's truth
 
     def day_on(daemon: Any) -> Day:
         day = Day(venue, clock, daemon)
@@ -182,9 +210,11 @@ async def test_a_day_as_the_cloud_sees_it(
             await quiet(daemon)
             await day.until("uplink", lambda: day.stores.link.connected, at(12, 35))
             await day.until_state("unsigned_accepted:uplink", "active", at(12, 35))
+            checks.append(await summary_is_truth(day, cloud, venue, at(12, 40)))
             # Sensor offline, then back.
             await venue.fault("offline", "env-a")
             await day.until_state("comm_lost:env-a", "active", at(12, 40))
+            checks.append(await summary_is_truth(day, cloud, venue, at(12, 45)))
             # The broker goes away while the door is forced and a technician opens it;
             # the outbox fills past its (small) high-water mark.
             await venue.fault("broker_stop")
@@ -208,6 +238,7 @@ async def test_a_day_as_the_cloud_sees_it(
             await day.until("uplink back", lambda: day.stores.link.connected, at(13, 25))
             await day.until_state("uplink_auth:uplink", "cleared", at(13, 25))
             await day.until_state("outbox_high:uplink", "cleared", at(13, 30))
+            checks.append(await summary_is_truth(day, cloud, venue, at(13, 35)))
             # The gateway's clock loses NTP for a while.
             await venue.fault("clock_unsynced")
             await day.until_state("clock_unsynced:system", "active", at(13, 35))
@@ -245,6 +276,7 @@ async def test_a_day_as_the_cloud_sees_it(
             # The booking's lights (their first switch-on is due maintenance), a lamp
             # failure, then the air handler fails.
             await day.until_state("maintenance_due:lights-c1.ch1_on", "active", at(14, 35))
+            checks.append(await summary_is_truth(day, cloud, venue, at(14, 40)))
             await venue.fault("lamp_failure", "lights-c1", channel=1)
             await day.until_state("lamp_failure:lights-c1.ch1", "active", at(14, 45))
             await venue.fault("lamp_failure", "lights-c1", channel=1, on=False)
@@ -261,6 +293,7 @@ async def test_a_day_as_the_cloud_sees_it(
             await day.run_to(at(17, 15))
             await venue.fault("stuck_on", "lights-c1", channel=1)
             await day.until_state("lights_left_on:court-1", "active", at(17, 25))
+            checks.append(await summary_is_truth(day, cloud, venue, at(17, 30)))
             # An attacker floods forged snapshots. The cloud's signed one, retained, comes
             # in the middle of it: dropped with the flood or not, edged subscribes again
             # once the lane drained, mosquitto re-sends it, and it holds.
@@ -292,7 +325,9 @@ async def test_a_day_as_the_cloud_sees_it(
                 await day.until(cls, lambda c=cls: any(  # type: ignore[misc]
                     r.alarm_id.startswith(c + ":") for r in day.alarms.open_alarms()),
                     at(17, 50))  # fmt: skip
+            checks.append(await summary_is_truth(day, cloud, venue, at(17, 50)))
             await venue.fault("heal", "fire-gw")
+            checks.append(await summary_is_truth(day, cloud, venue, at(17, 55)))
             await day.run_to(at(17, 55))
             for r in day.alarms.open_alarms():
                 if r.alarm_id.startswith("fire_") and r.state.value == "returned":
@@ -352,5 +387,8 @@ async def test_a_day_as_the_cloud_sees_it(
     energy = {e["kind"] for e in cloud.by_stream["energy"]}
     assert energy <= documented_kinds("energy"), energy - documented_kinds("energy")
     shapes, matched = shape_problems(cloud.by_stream)
+    print(f"summary equal to the simulator's truth at {len(checks)} checks: {checks}")
+    assert len(checks) == 7 and checks[1]["devices_online"] == checks[0]["devices_online"] - 1
+    assert checks[5]["fire_devices_alarm"] == 1 and checks[5]["fire_devices_fault"] == 1
     print(f"doc examples matched to sent messages: {matched}; event kinds sent {sorted(kinds)}")
     assert shapes == []

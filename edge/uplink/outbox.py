@@ -85,6 +85,8 @@ COMMIT_CHUNK = 5000
 """Most messages per transaction: a long spill is written back in pieces."""
 RETRY_INITIAL_S = 0.25
 RETRY_CAP_S = 5.0
+PROBE_ROW = "~probe"
+"""A row the committer writes and deletes in one transaction to test a failing disk."""
 """Longest wait between commit attempts while the disk refuses writes (injected clock)."""
 HEARTBEAT_S = 1.0
 """The committer beats at least this often (real time) while idle or backing off."""
@@ -649,11 +651,17 @@ class Outbox:
         assert self._new is not None and self._round_done is not None
         started = self._clock.monotonic()
         sweep = started - self._last_sweep >= SWEEP_INTERVAL_S
+        probe = False
         if not sweep and not self._acks and not self._spill.has_queued():
-            # Nothing to write. An empty transaction would "succeed" on a full disk too.
-            self._maybe_report_overflow()
-            self._round_finished()
-            return
+            if not self._failing:
+                # Nothing to write. An empty transaction would "succeed" on a full disk too.
+                self._maybe_report_overflow()
+                self._round_finished()
+                return
+            # Failing, and the drain sent every new message from memory before a retry
+            # could take it: without a write of its own the outbox would never learn that
+            # the disk takes writes again, and would stay in memory for good.
+            probe = True
         batch = self._spill.take_for_commit(COMMIT_CHUNK)
         acks, self._acks = self._acks, []
         pendings = [h.item for h in batch]
@@ -663,7 +671,7 @@ class Outbox:
         projected = (self._count + len(pendings), self._bytes + added_bytes)
         work = asyncio.ensure_future(
             self._db.transaction(
-                lambda conn: _write(conn, pendings, acks, limits, projected, sweep)
+                lambda conn: _write(conn, pendings, acks, limits, projected, sweep, probe)
             )
         )
         try:
@@ -823,8 +831,12 @@ def _write(
     limits: tuple[int, int, float],
     projected: tuple[int, int],
     sweep: bool,
+    probe: bool = False,
 ) -> _WriteResult:
     result = _WriteResult()
+    if probe:  # a real page write that leaves nothing behind
+        conn.execute("INSERT INTO outbox_seq(stream, seq) VALUES (?, 0)", (PROBE_ROW,))
+        conn.execute("DELETE FROM outbox_seq WHERE stream = ?", (PROBE_ROW,))
     if acks:
         ids = [r.id for r in acks]
         for i in range(0, len(ids), 500):

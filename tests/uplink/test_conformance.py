@@ -26,6 +26,7 @@ import json
 import re
 import socket
 import tomllib
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,11 +87,15 @@ def lan_address() -> str | None:
 
 
 @pytest.fixture
-def lan_broker(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, str]]:
-    """mosquitto on every interface: the consumer on loopback, edged on `lan`."""
+def lan_broker(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, str | None]]:
+    """mosquitto on every interface: the consumer on loopback, edged on a non-loopback
+    address of this host (None: the host has none, edged uses loopback)."""
     lan = lan_address()
     if lan is None:
-        pytest.skip("this host has no non-loopback IPv4 address to reach the broker by")
+        warnings.warn(
+            "no non-loopback IPv4 address: the day runs on loopback, where the config's "
+            "allow_unsigned does not count, so unsigned_accepted cannot fire", stacklevel=1,
+        )  # fmt: skip
     broker = MosquittoBroker(host="0.0.0.0", workdir=tmp_path / "mosquitto")
     broker.start()
     try:
@@ -180,9 +185,10 @@ async def technician(run: Path, *args: str) -> None:
 
 
 async def test_a_day_as_the_cloud_sees_it(
-    tmp_path: Path, lan_broker: tuple[MosquittoBroker, str]
+    tmp_path: Path, lan_broker: tuple[MosquittoBroker, str | None]
 ) -> None:
     broker, lan = lan_broker
+    off_machine = lan is not None  # then unsigned_accepted fires
     state, run = tmp_path / "state", tmp_path / "run"
     state.mkdir()
     src = tmp_path / "venue.toml"
@@ -200,7 +206,8 @@ async def test_a_day_as_the_cloud_sees_it(
     async with (
         Conformance("127.0.0.1", broker.port, "faults", "gw-1") as cloud,
         SimVenue.from_config(
-            src, clock, workdir=tmp_path / "sim", broker=broker, uplink=(lan, broker.port),
+            src, clock, workdir=tmp_path / "sim", broker=broker,
+            uplink=(lan or "127.0.0.1", broker.port),
         ) as venue,
     ):  # fmt: skip
         runtime = venue.runtime_config_path
@@ -209,7 +216,8 @@ async def test_a_day_as_the_cloud_sees_it(
             day = day_on(daemon)
             await quiet(daemon)
             await day.until("uplink", lambda: day.stores.link.connected, at(12, 35))
-            await day.until_state("unsigned_accepted:uplink", "active", at(12, 35))
+            if off_machine:
+                await day.until_state("unsigned_accepted:uplink", "active", at(12, 35))
             checks.append(await summary_is_truth(day, cloud, venue, at(12, 40)))
             # Sensor offline, then back.
             await venue.fault("offline", "env-a")
@@ -261,7 +269,8 @@ async def test_a_day_as_the_cloud_sees_it(
             assert daemon.stores is not None and daemon.stores.db.report.recovered_from
             await day.until_state("storage_error:database", "returned", at(14, 5))
             await technician(run_dir, "alarms", "ack", "storage_error:database")
-            await day.until_state("unsigned_accepted:uplink", "cleared", at(14, 5))
+            if off_machine:
+                await day.until_state("unsigned_accepted:uplink", "cleared", at(14, 5))
             # The cloud asks for a setpoint beyond the unit's range: refused, answered.
             signer = venue.keys.commands
             async with CloudEmulator(
@@ -364,7 +373,8 @@ async def test_a_day_as_the_cloud_sees_it(
     documented = documented_detectors()
     assert documented == set(builtin_classes(AlarmsConfig()))
     raised = {a["class"] for a in cloud.by_stream["alarm"] if a["action"] == "raise"}
-    assert documented - raised == set(), "detectors that never fired in the day"
+    missing = documented - raised - (set() if off_machine else {"unsigned_accepted"})
+    assert missing == set(), "detectors that never fired in the day"
     # No transition dropped: the wire carries the engine's sequence for every alarm.
     wire: dict[str, list[str]] = defaultdict(list)
     for a in sorted(cloud.by_stream["alarm"], key=lambda m: m["seq"]):
@@ -372,8 +382,9 @@ async def test_a_day_as_the_cloud_sees_it(
     # Two alarms move only while edged starts, before a test can subscribe to its engine:
     # unsigned_accepted (raised at the first start, cleared at the restart with the command
     # key configured) and the salvage's storage_error (at the restart).
-    at_start = {"unsigned_accepted:uplink": ["raise", "clear"],
-                "storage_error:database": ["raise", "return"]}  # fmt: skip
+    at_start = {"storage_error:database": ["raise", "return"]}
+    if off_machine:
+        at_start["unsigned_accepted:uplink"] = ["raise", "clear"]
     expected = {i: at_start.get(i, []) + seen.get(i, []) for i in set(seen) | set(at_start)}
     assert dict(wire) == expected
     # The inventory is the profiles'.

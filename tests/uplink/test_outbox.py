@@ -7,6 +7,7 @@ import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -335,6 +336,45 @@ async def test_spilled_messages_are_sent_from_memory_while_the_disk_refuses(
         await box.flush()
         assert box.depth == 0
     db.close()
+
+
+async def test_a_failing_outbox_learns_the_disk_is_back_when_the_drain_left_it_nothing(
+    small_disk: SmallDisk,
+) -> None:
+    """Every spilled message was sent from memory and acknowledged before a retry could
+    commit it (a fast drain after a reconnect): with nothing of its own to write, the
+    committer still tries the disk (a probe row written and deleted), so it leaves the
+    failing state once space returns instead of keeping new messages in memory for good."""
+    db = Database.open(small_disk.path / "a.db")
+    clock = SimClock(T0)
+    async with Outbox(db, clock) as box:
+        await fill(small_disk, db)
+        box.put_nowait(state(1))
+        with pytest.raises(NotCommitted):
+            await box.flush()
+        box.ack(await asyncio.wait_for(box.next(), 2))
+        assert (box.spill.messages, box.spill.failing) == (0, True)
+        failures = box.spill.commit_failures
+        await clock.advance(30)
+        await until(lambda: box.spill.commit_failures > failures)  # probed; still full
+        assert box.spill.failing
+        free(small_disk)
+        await clock.advance(RETRY_CAP_S + 1)
+        await until(lambda: not box.spill.failing)
+        later = box.put_nowait(state(2))
+        await box.flush()
+    db.close()
+    assert committed_seqs(small_disk.path / "a.db", "state") == [later.seq]
+    conn = sqlite3.connect(small_disk.path / "a.db")
+    assert conn.execute("SELECT count(*) FROM outbox_seq WHERE stream LIKE '~%'").fetchone()[0] == 0
+    conn.close()
+
+
+async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 async def test_what_the_full_spill_drops_is_counted_and_reported_after_recovery(

@@ -231,6 +231,8 @@ class Outbox:
         self._acked_ids: set[int] = set()
         self._acks_asked = 0
         self._acks_done = 0
+        self._emptying = 0
+        """Callers in `wait_empty`: each ack is committed at the next round."""
         self._wake: asyncio.Event | None = None
         self._retry_now: asyncio.Event | None = None
         self._new: asyncio.Event | None = None
@@ -530,12 +532,19 @@ class Outbox:
         return Row(-held.index, p.prio, p.stream, p.seq, p.msg_id, p.live_session, p.payload)
 
     async def wait_empty(self) -> None:
-        """Return once every message has been acknowledged and deleted."""
+        """Return once every message has been acknowledged and deleted (deletes are not held
+        back for ACK_DELAY_S meanwhile)."""
         assert self._empty is not None
-        while self.depth:
-            await self._empty.wait()
-            if self._spill.messages:
-                await self.flush()
+        self._emptying += 1
+        try:
+            if self._acks:
+                self._kick()
+            while self.depth:
+                await self._empty.wait()
+                if self._spill.messages:
+                    await self.flush()
+        finally:
+            self._emptying -= 1
 
     def ack(self, row: Row) -> None:
         """The broker acknowledged `row`: delete it in the next group commit."""
@@ -554,7 +563,7 @@ class Outbox:
             return
         # Deletes are cheap to lose (a resend with the same msg_id), so batch them harder
         # than inserts: a transaction per ACK_BATCH acks or per ACK_DELAY_S, whichever first.
-        if len(self._acks) >= ACK_BATCH:
+        if len(self._acks) >= ACK_BATCH or self._emptying:
             self._kick()
         elif self._ack_timer is None:
             self._ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY_S, self._ack_due)

@@ -28,6 +28,7 @@ from edge.uplink import AlarmBody, EnergyBody, EventBody, PointValue, StateBody
 from edge.uplink.config import OutboxConfig
 from edge.uplink.contract import State
 from edge.uplink.outbox import (
+    ACK_DELAY_S,
     HEARTBEAT_S,
     RETRY_CAP_S,
     STOP_FLUSH_S,
@@ -145,6 +146,29 @@ async def test_rows_committed_after_the_drain_caught_up_are_not_read_back(tmp_pa
     assert sorted((r.id, r.stream) for r in (first, second, third)) == sorted(table)
     assert left == 0
     assert not [s for s in statements if s.lstrip().startswith("SELECT id, prio")]
+
+
+async def test_deletes_ride_with_the_next_insert_and_wait_empty_hurries_them(
+    tmp_path: Path,
+) -> None:
+    """An acknowledged row is deleted in the next insert's transaction, not one of its own;
+    a caller of `wait_empty` does not wait ACK_DELAY_S for the last deletes."""
+    db = Database.open(tmp_path / "a.db")
+    async with Outbox(db, SimClock(T0)) as box:
+        box.put_nowait(state(0))
+        await box.flush()
+        box.ack(await box.next())
+        assert box.depth == 1  # deleted later, with the next insert
+        await box.put(state(1))
+        assert box.depth == 1
+        rows = await db.run(lambda c: c.execute("SELECT seq FROM outbox").fetchall())
+        assert rows == [(2,)]
+        box.ack(await box.next())
+        started = time.perf_counter()
+        await asyncio.wait_for(box.wait_empty(), ACK_DELAY_S)
+        waited = time.perf_counter() - started
+    db.close()
+    assert waited < ACK_DELAY_S / 2
 
 
 async def test_a_backlog_built_after_the_drain_caught_up_drains_whole_and_in_order(

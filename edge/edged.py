@@ -4,14 +4,18 @@
 renderer): a few hundred ms of start-up and about 3 MiB the daemon never uses, since it
 logs JSON or plain console lines. Hiding `rich` here, before anything imports structlog,
 keeps it out of the daemon's start-up only; edgectl and tests are unaffected.
+`cryptography` is imported at the first signature check (`edge.access.keys`), and the
+simulator never: tests/daemon/test_imports.py holds both.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 
-def main(argv: list[str] | None = None) -> int:
+def load() -> Callable[[list[str] | None], int]:
+    """Import the daemon with `rich` hidden; returns its `main`."""
     hide = "rich" not in sys.modules
     if hide:
         sys.modules["rich"] = None  # type: ignore[assignment]
@@ -20,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if hide:  # importable again for anything later in this process (man pages)
             del sys.modules["rich"]
-    return daemon_main(argv)
+    return daemon_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    return load()(argv)
 
 
 if __name__ == "__main__":

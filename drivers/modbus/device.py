@@ -4,6 +4,10 @@ Report by exception lives here: a point is emitted when its value moves by more
 than its deadband, when its quality changes, or when `heartbeat_s` has passed
 since it was last emitted. A status table is assembled from its segment blocks and
 published once complete; its derived counts follow every publication of the table.
+
+Most reads of a steady bus return what the previous read of the block returned: such a read
+is recognised by comparing the raw registers, and costs no decoding, as long as no point of
+the device was published since and no heartbeat is due.
 """
 
 from __future__ import annotations
@@ -71,6 +75,13 @@ class DeviceRuntime:
         for p in config.profile.points:
             if p.count is not None:
                 self.dependents.setdefault(p.count.of, []).append(p)
+        # Per block: (raw data, device epoch, heartbeat due) after its last full apply.
+        self._unchanged: list[tuple[list[int] | list[bool], int, float] | None] = [None] * len(
+            self.blocks
+        )
+        self._epoch = 0
+        """Bumped by every publication: a block read equal to its last one is skipped only
+        if nothing of the device was published since (a quality mark, another block)."""
         self.online: bool | None = None
         self.device_fault = False  # offline because the device (not the link) failed
         self.reason = ""
@@ -102,6 +113,10 @@ class DeviceRuntime:
         """Decode block `index`'s data (or by `layout`, for a block outside the poll plan)
         and publish its points: good, or uncertain when undecodable."""
         now = self._clock.monotonic()
+        if layout is None:
+            last = self._unchanged[index]
+            if last is not None and last[1] == self._epoch and now < last[2] and last[0] == data:
+                return  # the same registers as last time: every point would be unchanged
         for p, start, stop, decode in self.layouts[index] if layout is None else layout:
             try:
                 value = decode(data[start:stop])
@@ -116,6 +131,9 @@ class DeviceRuntime:
             # uncertain in turn, re-sending its text every cycle).
             quality = Quality.UNCERTAIN if table is not None and table.refused else Quality.GOOD
             self.publish(p, value, quality, now)
+        if layout is None and self.blocks[index].first_entry is None:
+            due = min(self.state[p.name].emitted_at for p, *_ in self.layouts[index])
+            self._unchanged[index] = (list(data), self._epoch, due + self.config.heartbeat_s)
 
     def refuse_block(self, index: int) -> None:
         """The device answered block `index` with an exception: its points are uncertain."""
@@ -139,6 +157,7 @@ class DeviceRuntime:
         if not changed and now - st.emitted_at < self.config.heartbeat_s:
             return
         st.value, st.quality, st.emitted_at = value, quality, now
+        self._epoch += 1
         self._emit(PointUpdate(self.name, point.name, value, quality, self._clock.now()))
         for dep in self.dependents.get(point.name, ()):
             assert dep.count is not None

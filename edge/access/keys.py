@@ -13,16 +13,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from typing import TYPE_CHECKING, Protocol
 
 from edge.access.errors import KeyConfigError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 
 class KeyVerdict(StrEnum):
@@ -43,10 +42,33 @@ class KeyEntry(Protocol):
     def not_after(self) -> str | None: ...
 
 
+class RawPublicKey:
+    """A configured Ed25519 public key as its 32 raw bytes. `cryptography` (about 8 MiB of
+    RSS) is imported at the first verification, not when the configuration is read: a venue
+    that never checks a signature never loads it."""
+
+    __slots__ = ("_key", "raw")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self._key: Ed25519PublicKey | None = None
+
+    def verify(self, signature: bytes, data: bytes) -> None:
+        """As `Ed25519PublicKey.verify`: raises `InvalidSignature` when it does not verify."""
+        if self._key is None:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+            self._key = Ed25519PublicKey.from_public_bytes(self.raw)
+        self._key.verify(signature, data)
+
+    def public_bytes_raw(self) -> bytes:
+        return self.raw
+
+
 @dataclass(frozen=True)
 class IssuerKey:
     kid: str
-    public_key: Ed25519PublicKey
+    public_key: Ed25519PublicKey | RawPublicKey
     not_after: datetime | None = None
     """Passes naming this key are refused from this instant on."""
 
@@ -54,6 +76,8 @@ class IssuerKey:
         return self.not_after is None or now < self.not_after
 
     def verify(self, message: bytes, signature: bytes) -> bool:
+        from cryptography.exceptions import InvalidSignature
+
         try:
             self.public_key.verify(signature, message)
         except InvalidSignature:
@@ -111,7 +135,7 @@ class KeyRing:
         return KeyVerdict.OK if key.verify(message, signature) else KeyVerdict.BAD_SIGNATURE
 
 
-def load_public_key(kid: str, text: str) -> Ed25519PublicKey:
+def load_public_key(kid: str, text: str) -> RawPublicKey:
     """A raw 32-byte Ed25519 public key in base64 (standard or url alphabet, padding optional)."""
     cleaned = text.strip().replace("-", "+").replace("_", "/")
     try:
@@ -122,14 +146,19 @@ def load_public_key(kid: str, text: str) -> Ed25519PublicKey:
         raise KeyConfigError(
             kid, f"public_key decodes to {len(raw)} bytes; an Ed25519 key is 32 raw bytes"
         )
-    return Ed25519PublicKey.from_public_bytes(raw)
+    return RawPublicKey(raw)
 
 
-def public_key_b64(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+def public_key_b64(key: Ed25519PrivateKey | Ed25519PublicKey | RawPublicKey) -> str:
     """The config form of a key's public half (standard base64 of the 32 raw bytes)."""
-    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return base64.b64encode(raw).decode("ascii")
+    public = key if isinstance(key, RawPublicKey) else _public_half(key)
+    return base64.b64encode(public.public_bytes_raw()).decode("ascii")
+
+
+def _public_half(key: Ed25519PrivateKey | Ed25519PublicKey) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return key.public_key() if isinstance(key, Ed25519PrivateKey) else key
 
 
 def _instant(kid: str, text: str | None) -> datetime | None:

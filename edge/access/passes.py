@@ -14,10 +14,12 @@ import struct
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import TYPE_CHECKING
 
 from edge.access.errors import MalformedPass, PassFieldError
+
+if TYPE_CHECKING:  # imported by the callers that sign (tests, the simulator)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 VERSION = 1
 DOMAIN = b"edged.pass"

@@ -8,6 +8,12 @@ PUBACK, so it survives a broken link, `kill -9` and power loss (synchronous=FULL
 of one loop turn, and any arriving while a commit is running, share one transaction (group
 commit), which is what makes durable enqueue fast on a synchronous=FULL database.
 
+Rows just committed are handed to the drain from memory when the drain has read everything
+committed before them (its buffer is the tail of the table), so a message costs one
+transaction and no read-back. Deletes of acknowledged rows ride along with the next insert;
+on their own they wait up to ACK_DELAY_S: a delete lost in a crash only means the message goes
+again with its msg_id, which the contract tells the cloud to deduplicate.
+
 Drain order is by priority (alarm > cmd_res > event > energy > state), by enqueue order
 within a priority, which keeps each stream in order. The bounds (count, bytes, age) are kept
 by evicting the oldest `state` first, then plain events; alarms, access events, energy and
@@ -80,13 +86,12 @@ SWEEP_INTERVAL_S = 60.0
 FETCH_BATCH = 256
 NOT_LIVE = -1
 ACK_BATCH = 500
-ACK_DELAY_S = 0.05
+ACK_DELAY_S = 1.0
+"""Longest wait before acknowledged rows are deleted in a transaction of their own."""
 COMMIT_CHUNK = 5000
 """Most messages per transaction: a long spill is written back in pieces."""
 RETRY_INITIAL_S = 0.25
 RETRY_CAP_S = 5.0
-PROBE_ROW = "~probe"
-"""A row the committer writes and deletes in one transaction to test a failing disk."""
 """Longest wait between commit attempts while the disk refuses writes (injected clock)."""
 HEARTBEAT_S = 1.0
 """The committer beats at least this often (real time) while idle or backing off."""
@@ -155,6 +160,8 @@ class _WriteResult:
     deleted_count: int = 0
     deleted_bytes: int = 0
     reason: str = ""
+    last_id: int = 0
+    """The id of the last row inserted (the batch's ids end there, contiguous)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +231,8 @@ class Outbox:
         self._acked_ids: set[int] = set()
         self._acks_asked = 0
         self._acks_done = 0
+        self._emptying = 0
+        """Callers in `wait_empty`: each ack is committed at the next round."""
         self._wake: asyncio.Event | None = None
         self._retry_now: asyncio.Event | None = None
         self._new: asyncio.Event | None = None
@@ -247,6 +256,15 @@ class Outbox:
         self._cursor: dict[int, int] = {}
         self._buf: deque[Row] = deque()
         self._urgent: int | None = None
+        self._tail_known = False
+        """`_buf` holds every committed row the drain has not dispatched: new commits go
+        straight into it instead of being read back."""
+        self._generation = 0
+        """Bumped by every commit that adds rows, and by evictions: a read that overlapped one
+        cannot know whether it saw the end of the table."""
+        self._known_id = 0
+        """With `_tail_known`: the highest row id the drain has read or been handed. A commit's
+        result can reach the loop after a read that ran later on the database thread."""
         # Overflow reporting: table evictions and spill drops, until reported.
         self._overflow: dict[str, int] = {}
         self._overflow_reason = ""
@@ -453,6 +471,7 @@ class Outbox:
         self._cursor.clear()
         self._buf.clear()
         self._urgent = None
+        self._tail_known = False
         self._spill.unsend_all()
         self._sending.clear()
         assert self._new is not None
@@ -478,14 +497,22 @@ class Outbox:
                 self._cursor[row.prio] = row.id
                 return row
             self._new.clear()
-            cursor = dict(self._cursor)
-            skip = set(self._acked_ids)
+            rows: list[Row] = []
             read_failed = False
-            try:
-                rows = await self._db.run(functools.partial(_fetch, cursor=cursor, skip=skip))
-            except StorageError as exc:  # unreadable: serve the spill, retry soon
-                log.warning("outbox_read_failed", error=str(exc))
-                rows, read_failed = [], True
+            if not self._tail_known:
+                cursor = dict(self._cursor)
+                skip = set(self._acked_ids)
+                generation = self._generation
+                try:
+                    rows, complete, high = await self._db.run(
+                        functools.partial(_fetch, cursor=cursor, skip=skip)
+                    )
+                except StorageError as exc:  # unreadable: serve the spill, retry soon
+                    log.warning("outbox_read_failed", error=str(exc))
+                    read_failed = True
+                else:
+                    self._tail_known = complete and generation == self._generation
+                    self._known_id = high
             if rows:
                 self._buf.extend(rows)
                 continue
@@ -505,12 +532,19 @@ class Outbox:
         return Row(-held.index, p.prio, p.stream, p.seq, p.msg_id, p.live_session, p.payload)
 
     async def wait_empty(self) -> None:
-        """Return once every message has been acknowledged and deleted."""
+        """Return once every message has been acknowledged and deleted (deletes are not held
+        back for ACK_DELAY_S meanwhile)."""
         assert self._empty is not None
-        while self.depth:
-            await self._empty.wait()
-            if self._spill.messages:
-                await self.flush()
+        self._emptying += 1
+        try:
+            if self._acks:
+                self._kick()
+            while self.depth:
+                await self._empty.wait()
+                if self._spill.messages:
+                    await self.flush()
+        finally:
+            self._emptying -= 1
 
     def ack(self, row: Row) -> None:
         """The broker acknowledged `row`: delete it in the next group commit."""
@@ -529,7 +563,7 @@ class Outbox:
             return
         # Deletes are cheap to lose (a resend with the same msg_id), so batch them harder
         # than inserts: a transaction per ACK_BATCH acks or per ACK_DELAY_S, whichever first.
-        if len(self._acks) >= ACK_BATCH:
+        if len(self._acks) >= ACK_BATCH or self._emptying:
             self._kick()
         elif self._ack_timer is None:
             self._ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY_S, self._ack_due)
@@ -651,27 +685,26 @@ class Outbox:
         assert self._new is not None and self._round_done is not None
         started = self._clock.monotonic()
         sweep = started - self._last_sweep >= SWEEP_INTERVAL_S
-        probe = False
-        if not sweep and not self._acks and not self._spill.has_queued():
-            if not self._failing:
-                # Nothing to write. An empty transaction would "succeed" on a full disk too.
-                self._maybe_report_overflow()
-                self._round_finished()
-                return
-            # Failing, and the drain sent every new message from memory before a retry
-            # could take it: without a write of its own the outbox would never learn that
-            # the disk takes writes again, and would stay in memory for good.
-            probe = True
+        # While the disk refuses writes the drain may deliver every message from memory before
+        # a retry finds one to write: then the seq counters are the retry's write (they must
+        # reach the disk anyway), so recovery is noticed without waiting for a slow moment.
+        probe = self._failing and bool(self._seq)
+        if not sweep and not self._acks and not self._spill.has_queued() and not probe:
+            # Nothing to write. An empty transaction would "succeed" on a full disk too.
+            self._maybe_report_overflow()
+            self._round_finished()
+            return
         batch = self._spill.take_for_commit(COMMIT_CHUNK)
         acks, self._acks = self._acks, []
         pendings = [h.item for h in batch]
         now = self._clock.now().timestamp()
         limits = (self._cfg.max_messages, self._cfg.max_bytes, now - self._cfg.max_age_s)
         added_bytes = sum(len(p.payload) for p in pendings)
+        seqs = dict(self._seq) if probe and not pendings and not acks else {}
         projected = (self._count + len(pendings), self._bytes + added_bytes)
         work = asyncio.ensure_future(
             self._db.transaction(
-                lambda conn: _write(conn, pendings, acks, limits, projected, sweep, probe)
+                lambda conn: _write(conn, pendings, acks, limits, projected, sweep, seqs)
             )
         )
         try:
@@ -684,6 +717,7 @@ class Outbox:
         if sweep:
             self._last_sweep = started
         self._spill.committed(batch)
+        recovered = self._failing
         if self._failing:
             self._failing = False
             self._retry.reset()
@@ -695,18 +729,43 @@ class Outbox:
         self._count += len(pendings) - result.deleted_count - result.evicted_count
         self._bytes += added_bytes - result.deleted_bytes - result.evicted_bytes
         self._update_empty()
-        if pendings:
-            top = min(p.prio for p in pendings)
-            self._urgent = top if self._urgent is None else min(self._urgent, top)
-            self._new.set()
         if result.evicted:
             self._note_overflow(result)
+        if pendings:
+            self._generation += 1
+            if not (self._tail_known and not recovered and self._hand_over(pendings, result)):
+                self._tail_known = False
+                top = min(p.prio for p in pendings)
+                self._urgent = top if self._urgent is None else min(self._urgent, top)
+            self._new.set()
         self._maybe_report_overflow()
         if self._spill.has_queued() or self._acks:
             self._kick()  # a long spill goes back in COMMIT_CHUNK pieces
         self._round_finished()
         if stopped:
             raise asyncio.CancelledError
+
+    def _hand_over(self, pendings: list[_Pending], result: _WriteResult) -> bool:
+        """Put the rows just committed into the drain's buffer, in drain order; False when
+        the buffer would grow past FETCH_BATCH (the drain is behind: it reads them back)."""
+        if len(self._buf) + len(pendings) > FETCH_BATCH:
+            return False
+        first = result.last_id - len(pendings) + 1
+        rows = [
+            Row(first + i, p.prio, p.stream, p.seq, p.msg_id, p.live_session, p.payload)
+            for i, p in enumerate(pendings)
+            if first + i > self._known_id  # else the drain's read already had it
+        ]
+        self._known_id = max(self._known_id, result.last_id)
+        if not rows:
+            return True
+        if self._buf and self._buf[-1].prio > min(r.prio for r in rows):
+            rows = sorted([*self._buf, *rows], key=lambda r: (r.prio, r.id))
+            self._buf.clear()
+        else:
+            rows.sort(key=lambda r: r.prio)  # stable: enqueue order within a priority
+        self._buf.extend(rows)
+        return True
 
     def _commit_failed(self, batch: list[Held[_Pending]], acks: list[Row], exc: Exception) -> None:
         assert self._new is not None
@@ -730,6 +789,8 @@ class Outbox:
 
     def _note_overflow(self, result: _WriteResult) -> None:
         self._buf.clear()  # prefetched rows may be among the evicted: refetch from the table
+        self._tail_known = False
+        self._generation += 1
         for stream, n in result.evicted.items():
             self._overflow[stream] = self._overflow.get(stream, 0) + n
         self._overflow_reason = result.reason
@@ -794,6 +855,7 @@ class Outbox:
     def _on_storage_event(self, event: StorageEvent) -> None:
         if isinstance(event, FileRecreated) and not event.copied:
             # Committed rows went with the old file: count again, read from the start.
+            self._tail_known = False  # ids start again in the new file
             self._reload = asyncio.ensure_future(self._after_recreate())
 
     async def _after_recreate(self) -> None:
@@ -809,19 +871,25 @@ class Outbox:
 
 def _fetch(
     conn: sqlite3.Connection, *, cursor: dict[int, int], skip: set[int], limit: int = FETCH_BATCH
-) -> list[Row]:
+) -> tuple[list[Row], bool, int]:
+    """Rows after the cursors, by priority; True when that is every such row (not cut short);
+    the highest id ever given (AUTOINCREMENT's counter)."""
     rows: list[Row] = []
+    read = 0
+    found = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+    high = int(found[0]) if found is not None else 0
     for prio in sorted({int(p) for p in QUEUED_STREAMS.values()}):
-        if len(rows) >= limit:
-            break
+        if read >= limit:
+            return rows, False, high
         for r in conn.execute(
             "SELECT id, prio, stream, seq, msg_id, live_session, payload FROM outbox "
             "WHERE prio = ? AND id > ? ORDER BY id LIMIT ?",
-            (prio, cursor.get(prio, -1), limit - len(rows)),
+            (prio, cursor.get(prio, -1), limit - read),
         ):
+            read += 1
             if r[0] not in skip:
                 rows.append(Row(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6])))
-    return rows
+    return rows, read < limit, high
 
 
 def _write(
@@ -831,12 +899,15 @@ def _write(
     limits: tuple[int, int, float],
     projected: tuple[int, int],
     sweep: bool,
-    probe: bool = False,
+    seqs: dict[str, int],
 ) -> _WriteResult:
     result = _WriteResult()
-    if probe:  # a real page write that leaves nothing behind
-        conn.execute("INSERT INTO outbox_seq(stream, seq) VALUES (?, 0)", (PROBE_ROW,))
-        conn.execute("DELETE FROM outbox_seq WHERE stream = ?", (PROBE_ROW,))
+    if seqs:  # a retry with nothing else to write (see `_commit_once`)
+        conn.executemany(
+            "INSERT INTO outbox_seq(stream, seq) VALUES (?, ?) ON CONFLICT(stream) "
+            "DO UPDATE SET seq = max(seq, excluded.seq)",
+            list(seqs.items()),
+        )
     if acks:
         ids = [r.id for r in acks]
         for i in range(0, len(ids), 500):
@@ -865,6 +936,8 @@ def _write(
                 for p in batch
             ],
         )
+        # One writer inside BEGIN IMMEDIATE and AUTOINCREMENT: the batch's ids are contiguous.
+        result.last_id = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
         last: dict[str, int] = {}
         for p in batch:
             last[p.stream] = p.seq

@@ -18,15 +18,17 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import rfc8785
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.access.errors import KeyConfigError
 from edge.access.keys import KeyRing, KeyVerdict
 from edge.config.model import AccessKey
 from edge.uplink.errors import CommandRefused
+
+if TYPE_CHECKING:  # imported by the callers that sign (tests, the simulator)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 COMMAND_DOMAIN = b"edge-cmd-v1\n"
 BOOKINGS_DOMAIN = b"edge-bookings-v1\n"

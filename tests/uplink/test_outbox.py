@@ -29,6 +29,7 @@ from edge.uplink import AlarmBody, EnergyBody, EventBody, PointValue, StateBody
 from edge.uplink.config import OutboxConfig
 from edge.uplink.contract import State
 from edge.uplink.outbox import (
+    ACK_DELAY_S,
     HEARTBEAT_S,
     RETRY_CAP_S,
     STOP_FLUSH_S,
@@ -116,6 +117,80 @@ async def test_urgent_alarm_overtakes_prefetched_state(tmp_path: Path) -> None:
     db.close()
     assert second.stream == "alarm"
     assert (third.stream, third.seq) == ("state", 2)
+
+
+async def test_rows_committed_after_the_drain_caught_up_are_not_read_back(tmp_path: Path) -> None:
+    """Once the drain has read the table to its end, new commits reach it from memory, in
+    priority order, with their table ids (acking them empties the table)."""
+    db = Database.open(tmp_path / "a.db")
+    statements: list[str] = []
+    async with Outbox(db, SimClock(T0)) as box:
+        box.put_nowait(state(0))
+        await box.flush()
+        first = await box.next()
+        waiting = asyncio.ensure_future(box.next())  # reads the table to its end, then waits
+        await asyncio.sleep(0.05)
+        await db.run(lambda c: c.set_trace_callback(statements.append))
+        box.put_nowait(state(1))
+        box.put_nowait(AlarmBody(alarm_id="fire", action="raise"))
+        await box.flush()
+        second = await asyncio.wait_for(waiting, 2)
+        third = await asyncio.wait_for(box.next(), 2)
+        table = await db.run(lambda c: c.execute("SELECT id, stream FROM outbox").fetchall())
+        for row in (first, second, third):
+            box.ack(row)
+        await box.flush()
+        left = await db.run(lambda c: c.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        await db.run(lambda c: c.set_trace_callback(None))
+    db.close()
+    assert [(r.stream, r.seq) for r in (second, third)] == [("alarm", 1), ("state", 2)]
+    assert sorted((r.id, r.stream) for r in (first, second, third)) == sorted(table)
+    assert left == 0
+    assert not [s for s in statements if s.lstrip().startswith("SELECT id, prio")]
+
+
+async def test_deletes_ride_with_the_next_insert_and_wait_empty_hurries_them(
+    tmp_path: Path,
+) -> None:
+    """An acknowledged row is deleted in the next insert's transaction, not one of its own;
+    a caller of `wait_empty` does not wait ACK_DELAY_S for the last deletes."""
+    db = Database.open(tmp_path / "a.db")
+    async with Outbox(db, SimClock(T0)) as box:
+        box.put_nowait(state(0))
+        await box.flush()
+        box.ack(await box.next())
+        assert box.depth == 1  # deleted later, with the next insert
+        await box.put(state(1))
+        assert box.depth == 1
+        rows = await db.run(lambda c: c.execute("SELECT seq FROM outbox").fetchall())
+        assert rows == [(2,)]
+        box.ack(await box.next())
+        started = time.perf_counter()
+        await asyncio.wait_for(box.wait_empty(), ACK_DELAY_S)
+        waited = time.perf_counter() - started
+    db.close()
+    assert waited < ACK_DELAY_S / 2
+
+
+async def test_a_backlog_built_after_the_drain_caught_up_drains_whole_and_in_order(
+    tmp_path: Path,
+) -> None:
+    """Commits while nobody drains (the link is down) are not all held in memory: the drain
+    reads them back, every one once, in order."""
+    db = Database.open(tmp_path / "a.db")
+    async with Outbox(db, SimClock(T0)) as box:
+        waiting = asyncio.ensure_future(box.next())
+        await asyncio.sleep(0.05)
+        waiting.cancel()  # the session went away while waiting
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        for batch in range(6):
+            for i in range(100):
+                box.put_nowait(state(batch * 100 + i))
+            await box.flush()
+        got = await drain_all(box)
+    db.close()
+    assert got == [("state", i) for i in range(1, 601)]
 
 
 async def test_eviction_drops_oldest_state_never_alarms_access_or_energy(tmp_path: Path) -> None:

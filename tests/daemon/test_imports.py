@@ -1,0 +1,46 @@
+"""What the daemon's start-up imports: only what every venue needs (issue #20, item 3)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+LEFT_OUT = ("rich", "cryptography", "sim")
+"""edgectl's renderer; signature checks (imported at the first one); the simulator."""
+
+PROBE = f"""
+import sys
+from edge.edged import load
+load()
+print(sorted({{m.split(".")[0] for m in sys.modules}} & set({LEFT_OUT!r})))
+"""
+
+
+def test_starting_edged_imports_no_renderer_crypto_or_simulator() -> None:
+    """A fresh interpreter that loads edged as its console script does has none of them."""
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_signature_check_loads_cryptography_and_verifies() -> None:
+    """The key loaded from config without `cryptography` still verifies (and refuses)."""
+    probe = """
+import base64, sys
+from edge.access.keys import KeyRing, KeyVerdict
+ring = KeyRing.from_mapping({"k1": base64.b64encode(bytes(range(32))).decode()})
+assert "cryptography" not in sys.modules
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+key = Ed25519PrivateKey.generate()
+pub = base64.b64encode(key.public_key().public_bytes_raw()).decode()
+ring = KeyRing.from_mapping({"k1": pub})
+now = __import__("datetime").datetime.now(__import__("datetime").UTC)
+good = ring.verify("k1", b"msg", key.sign(b"msg"), now)
+bad = ring.verify("k1", b"msg", key.sign(b"other"), now)
+print(good.value, bad.value)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == ["ok", "bad_signature"]

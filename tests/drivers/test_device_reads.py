@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from drivers.modbus.codec import Value
 from drivers.modbus.device import DeviceRuntime
 from drivers.modbus.events import BusEvent, PointUpdate, Quality
@@ -115,3 +118,33 @@ def test_a_read_equal_to_the_last_is_not_decoded() -> None:
     assert calls == 0
     dev.apply_block(0, [1, 2, 4])
     assert calls == 3
+
+
+READ = st.lists(st.integers(0, 3), min_size=3, max_size=3)
+"""Few distinct values, so that repeated reads are common."""
+STEP = st.one_of(
+    st.tuples(st.just("read"), READ),
+    st.tuples(st.just("mark"), st.sampled_from([Quality.STALE, Quality.COMM_FAIL])),
+    st.tuples(st.just("wait"), st.sampled_from([0.0, 0.5, 3.0, 10.0])),
+)
+
+
+@given(st.lists(STEP, max_size=40))
+def test_skipping_unchanged_reads_emits_exactly_what_a_full_decode_emits(
+    steps: list[tuple[str, object]],
+) -> None:
+    """Differential: one runtime skips reads equal to the last, the other is made to forget
+    its last read before each apply (every read decoded in full): same events, same order."""
+    fast, fast_clock, fast_events = device(heartbeat_s=10.0)
+    full, full_clock, full_events = device(heartbeat_s=10.0)
+    for kind, arg in steps:
+        for dev, clock in ((fast, fast_clock), (full, full_clock)):
+            if kind == "read":
+                if dev is full:
+                    dev._unchanged = [None] * len(dev.blocks)  # no skipping
+                dev.apply_block(0, list(arg))  # type: ignore[call-overload]
+            elif kind == "mark":
+                dev.mark(list(dev.points.values()), arg)  # type: ignore[arg-type]
+            else:
+                clock.t += arg  # type: ignore[operator]
+        assert updates(fast_events) == updates(full_events)

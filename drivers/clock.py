@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 
 class Clock(Protocol):
@@ -24,16 +24,6 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of this clock's time."""
-        ...
-
-
-@runtime_checkable
-class SyncReporting(Protocol):
-    """A clock that knows whether its wall time is synchronised (a simulated NTP state);
-    the real clock asks the kernel instead (edge.alarms.kernel_clock_synced)."""
-
-    def synced(self) -> bool | None:
-        """True when synchronised, False when not, None when unknown."""
         ...
 
 

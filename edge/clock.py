@@ -12,8 +12,9 @@ import heapq
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
 
-from drivers.clock import Clock, SyncReporting, SystemClock
+from drivers.clock import Clock, SystemClock
 
 __all__ = [
     "Clock",
@@ -24,6 +25,16 @@ __all__ = [
     "WireClock",
     "field_clock",
 ]
+
+
+@runtime_checkable
+class SyncReporting(Protocol):
+    """A clock that knows whether its wall time is synchronised (a simulated NTP state);
+    the real clock asks the kernel instead (edge.alarms.kernel_clock_synced)."""
+
+    def synced(self) -> bool | None:
+        """True when synchronised, False when not, None when unknown."""
+        ...
 
 
 class SimClock:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from edge.tokenbucket import TokenBucket
+
 
 class Verdict(StrEnum):
     ACCEPT = "accept"
@@ -42,8 +44,7 @@ class ReaderStats:
 
 @dataclass
 class _Reader:
-    tokens: float
-    refilled_at: float
+    bucket: TokenBucket
     last_digest: bytes = b""
     last_seen: float = 0.0
     limited: bool = False
@@ -65,7 +66,7 @@ class ReaderLimiter:
         s = self._settings
         state = self._readers.get(reader)
         if state is None:
-            state = _Reader(tokens=float(s.burst), refilled_at=now)
+            state = _Reader(TokenBucket(s.rate_per_s, s.burst, self._monotonic))
             self._readers[reader] = state
         stats = state.stats
         # Only a digest is kept: raw tokens never stay in memory longer than the scan.
@@ -74,15 +75,11 @@ class ReaderLimiter:
             state.last_seen = now
             stats.duplicates += 1
             return Verdict.DUPLICATE
-        elapsed = max(0.0, now - state.refilled_at)
-        state.tokens = min(float(s.burst), state.tokens + elapsed * s.rate_per_s)
-        state.refilled_at = now
-        if state.tokens < 1.0:
+        if not state.bucket.take():
             stats.rate_limited += 1
             first = not state.limited
             state.limited = True
             return Verdict.RATE_LIMITED if first else Verdict.FLOODING
-        state.tokens -= 1.0
         state.limited = False
         state.last_digest = digest
         state.last_seen = now

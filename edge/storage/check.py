@@ -72,22 +72,37 @@ class _Stopwatch:
         self._conn = conn
         self._keepalive = keepalive
         self._stop = stop
-        self._done = threading.Event()
+        self._done = False
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="sqlite-check", daemon=True)
         self._thread.start()
 
+    def set_deadline(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self._wake.set()
+
     def _watch(self) -> None:
-        while not self._done.wait(_WATCH_S):
+        while True:
+            # Wake at the deadline itself, not at the next tick: a short budget is kept to
+            # the millisecond. Once late, interrupt every tick (an interrupt that lands
+            # between two statements is lost).
+            deadline = self.deadline
+            left = None if deadline is None else deadline - time.monotonic()
+            self._wake.wait(_WATCH_S if left is None or left <= 0 else min(_WATCH_S, left))
+            self._wake.clear()
+            if self._done:
+                return
             if self._keepalive is not None:
                 self._keepalive()
             deadline = self.deadline
-            late = deadline is not None and time.monotonic() > deadline
+            late = deadline is not None and time.monotonic() >= deadline
             if late or (self._stop is not None and self._stop.is_set()):
                 self.interrupted = True
                 self._conn.interrupt()
 
     def close(self) -> None:
-        self._done.set()
+        self._done = True
+        self._wake.set()
         self._thread.join()
 
 
@@ -119,7 +134,7 @@ def run_check(
     watch = _Stopwatch(conn, keepalive, stop)
     try:
         if budget_s is None or kind != "quick_check":
-            watch.deadline = None if budget_s is None else started + budget_s
+            watch.set_deadline(None if budget_s is None else started + budget_s)
             status, detail = _one(conn, f"PRAGMA {kind}", watch, path)
         else:
             status, detail = _by_table(conn, started + budget_s, watch, path)
@@ -147,7 +162,7 @@ def _one(
 def _by_table(
     conn: sqlite3.Connection, deadline: float, watch: _Stopwatch, path: Path
 ) -> tuple[CheckStatus, str | None]:
-    watch.deadline = deadline
+    watch.set_deadline(deadline)
     try:
         tables = [str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master "
                                                   "WHERE type = 'table'")]  # fmt: skip
@@ -167,7 +182,7 @@ def _by_table(
             if time.monotonic() >= deadline:
                 unfinished.append(table)
                 continue
-            watch.deadline = until()
+            watch.set_deadline(until())
             quoted = table.replace("'", "''")
             result, found = _one(conn, f"PRAGMA quick_check('{quoted}')", watch, path)
             if result is CheckStatus.DAMAGED:

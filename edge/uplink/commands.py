@@ -15,6 +15,11 @@ command's `expires_at` (so the id store is bounded by expiry, and by the lifetim
 a captured command never outlives the memory of its id, replayed later it is `expired`.
 A command that was executing when the process died is answered `interrupted` and not re-run:
 at most once is the right default for gates.
+
+Refusals before the signature check has passed are answered at most UNVERIFIED_ANSWERS
+(a token bucket), the rest counted and logged: anyone who can publish on the broker could
+otherwise make the gateway send one `cmd_res` through its outbox (to the card) per junk
+message. Whatever passed the signature check is always answered.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import structlog
 from edge.clock import Clock
 from edge.jsonlimits import depth_problem
 from edge.storage import Database, Schema
+from edge.tokenbucket import TokenBucket
 from edge.uplink.contract import COMMANDS, CmdResBody, Command
 from edge.uplink.errors import CommandRefused
 from edge.uplink.signing import Verifier
@@ -82,9 +88,18 @@ KEEP_AFTER_EXPIRY_S = 3600.0
 `expired` anyway; the margin covers the gateway's clock being set back)."""
 PRUNE_EVERY_S = 600.0
 assert RESULT_RETENTION_S > LIFETIME_LIMIT_S + CLOCK_SKEW_S
+UNVERIFIED_ANSWERS = (20.0, 200)
+"""(per second, burst) of answers to commands refused before their signature was verified:
+far above a cloud's own mistakes, far below a flood."""
 _decoder = msgspec.json.Decoder()
 _result_decoder = msgspec.json.Decoder(CmdResBody)
 _encoder = msgspec.json.Encoder()
+
+
+class _Unverified(msgspec.Struct, frozen=True):
+    """A refusal made before the command's signature was verified."""
+
+    answer: CmdResBody
 
 
 class CommandProcessor:
@@ -102,6 +117,7 @@ class CommandProcessor:
         max_payload: int = 64 * 1024,
         handler_timeout_s: float = 30.0,
         max_lifetime_s: Callable[[], float] = lambda: DEFAULT_MAX_LIFETIME_S,
+        unverified_answers: tuple[float, int] | None = UNVERIFIED_ANSWERS,
     ) -> None:
         unknown = set(handlers) - set(COMMANDS)
         if unknown:
@@ -118,6 +134,12 @@ class CommandProcessor:
         self._timeout = handler_timeout_s
         self._max_lifetime_s = max_lifetime_s
         self._running: dict[str, asyncio.Future[CmdResBody]] = {}
+        self._unverified = (
+            None if unverified_answers is None
+            else TokenBucket(*unverified_answers, monotonic=clock.monotonic)
+        )  # fmt: skip
+        self.unanswered = 0
+        """Refusals not answered since start (over UNVERIFIED_ANSWERS)."""
         self._pruned_mono: float | None = None
 
     async def start(self) -> None:
@@ -140,20 +162,36 @@ class CommandProcessor:
         self._handlers[name] = handler
 
     async def handle(self, topic: str, name: str, payload: bytes) -> CmdResBody:
-        """Process one inbound command; the answer is also sent through `respond`."""
+        """Process one inbound command; the answer is also sent through `respond` (for a
+        refusal before the signature check, only within UNVERIFIED_ANSWERS)."""
         try:
             result = await self._process(topic, name, payload)
         except Exception as exc:  # the last guard: every command gets an answer
             log.error("command_unanswerable", name=name, error=repr(exc))
             message = f"the gateway could not process this command: {type(exc).__name__}"
             result = CmdResBody(cmd_id=None, name=name, ok=False, code="failed", message=message)
+        if isinstance(result, _Unverified):
+            result = result.answer
+            if self._unverified is not None and not self._unverified.take():
+                self.unanswered += 1
+                if self.unanswered % 1000 == 1:  # the first, then every 1000th
+                    log.warning(
+                        "command_refusals_unanswered", unanswered=self.unanswered,
+                        name=name, code=result.code,
+                    )  # fmt: skip
+                return result
+            log.warning(
+                "command_refused", name=name, cmd_id=result.cmd_id, code=result.code,
+                reason=result.message,
+            )  # fmt: skip
         await self._respond(result)
         return result
 
-    async def _process(self, topic: str, name: str, payload: bytes) -> CmdResBody:
-        def refuse(code: str, message: str, cmd_id: str | None = None) -> CmdResBody:
-            log.warning("command_refused", name=name, cmd_id=cmd_id, code=code, reason=message)
-            return CmdResBody(cmd_id=cmd_id, name=name, ok=False, code=code, message=message)
+    async def _process(self, topic: str, name: str, payload: bytes) -> CmdResBody | _Unverified:
+        def refuse(code: str, message: str, cmd_id: str | None = None) -> _Unverified:
+            return _Unverified(
+                CmdResBody(cmd_id=cmd_id, name=name, ok=False, code=code, message=message)
+            )
 
         if len(payload) > self._max_payload:
             return refuse(
@@ -189,7 +227,10 @@ class CommandProcessor:
             return refuse(exc.code, exc.message, cmd.cmd_id)
         too_long = self._lifetime_problem(cmd, self._clock.now())
         if too_long is not None:
-            return refuse("lifetime_too_long", too_long, cmd.cmd_id)
+            log.warning("command_refused", name=name, cmd_id=cmd.cmd_id,
+                        code="lifetime_too_long", reason=too_long)  # fmt: skip
+            return CmdResBody(cmd_id=cmd.cmd_id, name=name, ok=False, code="lifetime_too_long",
+                              message=too_long)  # fmt: skip
         return await self._once(name, cmd)
 
     def _lifetime_problem(self, cmd: Command, now: datetime) -> str | None:

@@ -26,7 +26,16 @@ KEY = Ed25519PrivateKey.generate()
 
 
 class Harness:
-    def __init__(self, db: Database, clock: SimClock, required: bool = False) -> None:
+    """`unverified_answers` is off by default: these tests are about what each command is
+    answered with; the cap has its own test."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: SimClock,
+        required: bool = False,
+        unverified_answers: tuple[float, int] | None = None,
+    ) -> None:
         self.answers: list[CmdResBody] = []
         self.executed: list[Command] = []
         self.clock = clock
@@ -52,6 +61,7 @@ class Harness:
             {name: handler for name in COMMANDS},
             verifier=Verifier({"k1": public_key_b64(KEY)}, required=required),
             guardrail=guardrail,
+            unverified_answers=unverified_answers,
         )
 
     def body(self, name: str, signed: bool = False, **args: Any) -> dict[str, Any]:
@@ -298,6 +308,29 @@ command_like = st.fixed_dictionaries(
         "sig": json_values,
     },
 )
+
+
+async def test_refusals_before_the_signature_are_answered_within_a_cap(tmp_path: Path) -> None:
+    """Keys required, 1,000 unsigned commands at one instant: the first 200 refusals are
+    answered, the other 800 counted; a signed command is still answered (and run); 10 s
+    later 200 more refusals may be answered (20 per second). Nothing is executed unsigned."""
+    db = Database.open(tmp_path / "c.db")
+    h = Harness(db, SimClock(T0), required=True, unverified_answers=(20.0, 200))
+    await h.proc.start()
+    try:
+        for i in range(1000):
+            await h.send("open_gate", h.body("open_gate", cmd_id=f"u{i}", gate="g1"))
+        assert len(h.answers) == 200 and h.proc.unanswered == 800
+        assert {a.code for a in h.answers} == {"signature_required"}
+        signed = await h.send("open_gate", h.body("open_gate", True, cmd_id="s1", gate="g1"))
+        assert signed.code == "ok" and h.answers[-1] == signed
+        await h.clock.advance(10)
+        for i in range(300):
+            await h.send("open_gate", h.body("open_gate", cmd_id=f"v{i}", gate="g1"))
+        assert len(h.answers) == 201 + 200 and h.proc.unanswered == 900
+        assert [c.cmd_id for c in h.executed] == ["s1"]
+    finally:
+        db.close()
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -49,7 +49,11 @@ class Rig:
             self.executed.append(cmd.cmd_id)
             return None
 
-        self.proc = CommandProcessor(db, SystemClock(), respond, dict.fromkeys(COMMANDS, handler))
+        # Every refusal answered: what each payload is answered with is under test here, not
+        # the cap on unverified answers (test_commands.py has that).
+        self.proc = CommandProcessor(
+            db, SystemClock(), respond, dict.fromkeys(COMMANDS, handler), unverified_answers=None
+        )
         self.router = InboundRouter(
             self.proc,
             {"bookings": self._ignore},

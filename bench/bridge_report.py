@@ -156,7 +156,8 @@ def startup_lines(results: list[Result], imports: list[float]) -> list[str]:
         )
     if imports:
         out.append(
-            f"import edge.daemon: median {1000 * statistics.median(imports):.0f} ms"
+            "import of the daemon (edge.edged.load, compiled bytecode): median"
+            f" {1000 * statistics.median(imports):.0f} ms"
             f" (range {span([1000 * t for t in imports], 0)} ms"
             f" over {len(imports)} fresh interpreters)"
         )

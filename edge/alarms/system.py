@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import functools
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from drivers.modbus.events import BusEvent, PointUpdate
 from edge.alarms.config import AlarmsConfig, MaintenanceLimit
@@ -134,13 +133,31 @@ TIME_ERROR = 5
 """adjtimex() return value when the kernel clock is not synchronised."""
 
 
-def kernel_clock_synced() -> bool | None:
-    """The kernel's NTP state via adjtimex(2) (read-only, modes = 0); None if unavailable."""
+@functools.cache
+def _adjtimex() -> Callable[[Any], int] | None:
+    """libc's adjtimex, looked up once (`find_library` runs `ldconfig -p`); ctypes is
+    imported here, not at start: only the real clock asks the kernel."""
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        buf = ctypes.create_string_buffer(512)  # struct timex is ~208 bytes; modes=0 reads only
-        rc = int(libc.adjtimex(buf))
-    except (OSError, AttributeError):
+    except OSError:
+        return None
+    call: Callable[[Any], int] | None = getattr(libc, "adjtimex", None)
+    return call
+
+
+def kernel_clock_synced() -> bool | None:
+    """The kernel's NTP state via adjtimex(2) (read-only, modes = 0); None if unavailable."""
+    import ctypes
+
+    adjtimex = _adjtimex()
+    if adjtimex is None:
+        return None
+    buf = ctypes.create_string_buffer(512)  # struct timex is ~208 bytes; modes=0 reads only
+    try:
+        rc = int(adjtimex(buf))
+    except OSError:
         return None
     if rc < 0:
         return None

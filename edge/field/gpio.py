@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import structlog
 
 from drivers.clock import Clock
-from drivers.gpio.bus import GpioBus as GpioDriverBus
-from drivers.gpio.settings import BackendKind, GpioBusSettings, GpioDeviceSettings
 from edge.config.model import Device, GpioBus, VenueConfig
 from edge.field.buses import BusRegistry
 from edge.field.points import PointTable
 from edge.liveness import Liveness
+
+if TYPE_CHECKING:  # the GPIO driver is imported only by a venue with GPIO buses
+    from drivers.gpio.settings import GpioBusSettings, GpioDeviceSettings
 
 log = structlog.get_logger("edge.field")
 
@@ -28,6 +30,8 @@ def gpio_buses(cfg: VenueConfig) -> list[GpioBus]:
 
 
 def gpio_settings(b: GpioBus) -> GpioBusSettings:
+    from drivers.gpio.settings import BackendKind, GpioBusSettings
+
     return GpioBusSettings(
         name=b.id,
         backend=BackendKind(b.backend),
@@ -47,6 +51,8 @@ def gpio_devices(cfg: VenueConfig, b: GpioBus) -> list[GpioDeviceSettings]:
 
 
 def _device(d: Device, pin: int) -> GpioDeviceSettings:
+    from drivers.gpio.settings import GpioDeviceSettings
+
     if d.profile == "gpio_relay":
         return GpioDeviceSettings.relay(
             d.id, pin, active_low=bool(d.active_low), heartbeat_s=d.report_every
@@ -80,6 +86,8 @@ class GpioComponent:
         self._liveness = liveness
 
     async def run(self, ready: Callable[[], None]) -> None:
+        from drivers.gpio.bus import GpioBus as GpioDriverBus
+
         bus = GpioDriverBus.from_settings(
             self._settings, self._devices, clock=self._clock, on_event=self._points.publish
         )

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from drivers.clock import Clock
-from drivers.netprobe import NetDevice, NetMonitor
-from drivers.netprobe.settings import NetDeviceKind, ProbeKind
 from edge.config.model import NetworkBus, VenueConfig
 from edge.field.points import PointTable
 from edge.liveness import Liveness
 from edge.profiles import NETWORK_PROFILES
+
+if TYPE_CHECKING:  # the probes are imported only by a venue with network devices
+    from drivers.netprobe import NetDevice
 
 
 def network_buses(cfg: VenueConfig) -> list[NetworkBus]:
@@ -25,6 +27,9 @@ def network_buses(cfg: VenueConfig) -> list[NetworkBus]:
 
 
 def network_devices(cfg: VenueConfig, b: NetworkBus) -> list[NetDevice]:
+    from drivers.netprobe import NetDevice
+    from drivers.netprobe.settings import NetDeviceKind, ProbeKind
+
     out = []
     for d in cfg.devices:
         kind = NETWORK_PROFILES.get(d.profile)
@@ -64,6 +69,8 @@ class NetworkComponent:
         self._liveness = liveness
 
     async def run(self, ready: Callable[[], None]) -> None:
+        from drivers.netprobe import NetMonitor
+
         async with NetMonitor(
             self._devices,
             on_event=self._points.publish,

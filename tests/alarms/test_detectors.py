@@ -188,3 +188,14 @@ async def test_storage_error_latches(rig: AlarmRig) -> None:
     assert rig.state("storage_error:outbox") == "returned"
     rig.service.engine.ack("storage_error:outbox", "tech")
     assert rig.state("storage_error:outbox") == "cleared"
+
+
+def test_the_kernel_clock_state_is_read_with_libc_looked_up_once() -> None:
+    """The real clock's sync state comes from adjtimex(2); libc is found once (finding it
+    runs `ldconfig -p`), not at every clock check."""
+    from edge.alarms import system
+
+    first, second = system.kernel_clock_synced(), system.kernel_clock_synced()
+    assert first is None or isinstance(first, bool)
+    assert second == first
+    assert system._adjtimex.cache_info().misses <= 1

@@ -5,19 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 
-LEFT_OUT = ("rich", "cryptography", "sim")
-"""edgectl's renderer; signature checks (imported at the first one); the simulator."""
+LEFT_OUT = ("rich", "cryptography", "sim", "ctypes", "drivers.gpio", "drivers.netprobe", "xml")
+"""edgectl's renderer; signature checks (imported at the first one); the simulator; the
+kernel clock query (the first clock check); the GPIO and network-probe drivers (a venue
+with such buses imports them when it starts them)."""
 
 PROBE = f"""
 import sys
 from edge.edged import load
 load()
-print(sorted({{m.split(".")[0] for m in sys.modules}} & set({LEFT_OUT!r})))
+print(sorted(x for x in {LEFT_OUT!r} if any(m == x or m.startswith(x + ".") for m in sys.modules)))
 """
 
 
 def test_starting_edged_imports_no_renderer_crypto_or_simulator() -> None:
-    """A fresh interpreter that loads edged as its console script does has none of them."""
+    """A fresh interpreter that loads edged as its console script has none of them."""
     out = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=60
     )

@@ -105,14 +105,17 @@ def test_a_read_equal_to_the_last_is_not_decoded() -> None:
     dev, clock, _ = device()
     dev.apply_block(0, [1, 2, 3])
     calls = 0
-    for i, (spec, start, stop, decode) in enumerate(dev.layouts[0]):
 
-        def counted(data, decode=decode):  # type: ignore[no-untyped-def]
+    def counting(decode):  # type: ignore[no-untyped-def]
+        def counted(data):  # type: ignore[no-untyped-def]
             nonlocal calls
             calls += 1
             return decode(data)
 
-        dev.layouts[0][i] = (spec, start, stop, counted)
+        return counted
+
+    # A new list: the device's layouts are shared with every device of its profile.
+    dev.layouts[0] = [(spec, a, b, counting(d)) for spec, a, b, d in dev.layouts[0]]
     clock.t = 1.0
     dev.apply_block(0, [1, 2, 3])
     assert calls == 0

@@ -232,7 +232,7 @@ class Outbox:
         self._acks_asked = 0
         self._acks_done = 0
         self._emptying = 0
-        """Callers in `wait_empty`: each ack is committed at the next round."""
+        """Callers in `wait_empty`: the last acks are committed without ACK_DELAY_S."""
         self._wake: asyncio.Event | None = None
         self._retry_now: asyncio.Event | None = None
         self._new: asyncio.Event | None = None
@@ -559,13 +559,18 @@ class Outbox:
         self._acked_ids.add(row.id)
         self._acks.append(row)
         self._acks_asked += 1
+        self._schedule_acks()
+
+    def _schedule_acks(self) -> None:
+        """Deletes are cheap to lose (a resend with the same msg_id), so they are batched
+        harder than inserts: a transaction per ACK_BATCH acks or per ACK_DELAY_S, whichever
+        first; for `wait_empty`, at once when nothing committed is left unacknowledged.
+        Stopped, the final flush commits them."""
         if not self._running:
             return
-        # Deletes are cheap to lose (a resend with the same msg_id), so batch them harder
-        # than inserts: a transaction per ACK_BATCH acks or per ACK_DELAY_S, whichever first.
-        if len(self._acks) >= ACK_BATCH or self._emptying:
+        if len(self._acks) >= ACK_BATCH or (self._emptying and len(self._acked_ids) >= self._count):
             self._kick()
-        elif self._ack_timer is None:
+        elif self._acks and self._ack_timer is None:
             self._ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY_S, self._ack_due)
 
     def _ack_due(self) -> None:
@@ -739,8 +744,10 @@ class Outbox:
                 self._urgent = top if self._urgent is None else min(self._urgent, top)
             self._new.set()
         self._maybe_report_overflow()
-        if self._spill.has_queued() or self._acks:
+        if self._spill.has_queued():
             self._kick()  # a long spill goes back in COMMIT_CHUNK pieces
+        else:
+            self._schedule_acks()  # acks that came in meanwhile wait for their batch
         self._round_finished()
         if stopped:
             raise asyncio.CancelledError

@@ -11,7 +11,8 @@ commit), which is what makes durable enqueue fast on a synchronous=FULL database
 Rows just committed are handed to the drain from memory when the drain has read everything
 committed before them (its buffer is the tail of the table), so a message costs one
 transaction and no read-back. Deletes of acknowledged rows ride along with the next insert;
-on their own they wait up to ACK_DELAY_S: a delete lost in a crash only means the message goes
+on their own they wait for ACK_BATCH of them or ACK_DELAY_S (a drain of a backlog deletes in
+batches, not once per commit round): a delete lost in a crash only means the message goes
 again with its msg_id, which the contract tells the cloud to deduplicate.
 
 Drain order is by priority (alarm > cmd_res > event > energy > state), by enqueue order

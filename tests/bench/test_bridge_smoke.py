@@ -65,7 +65,7 @@ def test_bridge_bench_produces_every_figure(tmp_path: Path) -> None:
     assert len(doc["import_edge_daemon_s"]) == 5
     for row in ("CPU (% of one core)", "RSS steady (MiB)", "change -> MQTT p99 (ms)"):
         assert f"| {row} |" in done.stdout
-    assert "edged start -> READY" in done.stdout and "import edge.daemon" in done.stdout
+    assert "edged start -> READY" in done.stdout and "import of the daemon" in done.stdout
     again = subprocess.run(
         [sys.executable, "bench/bridge.py", "--report", str(out)],
         cwd=ROOT,

@@ -103,7 +103,8 @@ class _Unverified(msgspec.Struct, frozen=True):
 
 
 class CommandProcessor:
-    """Turns one inbound `cmd/{name}` payload into exactly one `cmd_res` (or a stored answer)."""
+    """Turns one inbound `cmd/{name}` payload into one `cmd_res` (or a stored answer); a
+    refusal before the signature check only within UNVERIFIED_ANSWERS."""
 
     def __init__(
         self,

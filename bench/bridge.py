@@ -207,7 +207,8 @@ def installed_bytecode(directory: Path) -> None:
     """Run every peer with compiled bytecode, as installed: pip and the Debian package
     compile edged's modules at install, as pip did the peers' libraries. A development
     environment with PYTHONDONTWRITEBYTECODE would otherwise compile edged's 180 modules
-    from source at every start (twice the import time, about 1 MiB more RSS) and no peer's.
+    from source at every start (1.7 times the import time, about 1 MiB more RSS) and no
+    peer's.
     Compiled once here into a cache of the harness's own (PYTHONPYCACHEPREFIX), which every
     process it starts inherits; the checkout is not touched."""
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)

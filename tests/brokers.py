@@ -7,6 +7,7 @@ list it in a conftest). The object has `host`, `port`, `stop()` (SIGTERM), `kill
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,3 +28,14 @@ def mosquitto(tmp_path: Path) -> Iterator[MosquittoBroker]:
         yield broker
     finally:
         broker.close()
+
+
+async def publish_lines(port: int, topic: str, lines: bytes, qos: int = 0) -> None:
+    """An attacker on the broker, in a process of its own: one message per line of `lines`,
+    as fast as `mosquitto_pub -l` sends them."""
+    proc = await asyncio.create_subprocess_exec(
+        "mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-q", str(qos), "-l",
+        stdin=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await proc.communicate(lines)
+    assert proc.returncode == 0, f"mosquitto_pub exited with {proc.returncode}"

@@ -96,10 +96,12 @@ _result_decoder = msgspec.json.Decoder(CmdResBody)
 _encoder = msgspec.json.Encoder()
 
 
-class _Unverified(msgspec.Struct, frozen=True):
-    """A refusal made before the command's signature was verified."""
+class _Refused(msgspec.Struct, frozen=True):
+    """A refusal by the checks before execution; `verified`: the signature check had passed
+    (only such refusals are always answered)."""
 
     answer: CmdResBody
+    verified: bool = False
 
 
 class CommandProcessor:
@@ -171,9 +173,13 @@ class CommandProcessor:
             log.error("command_unanswerable", name=name, error=repr(exc))
             message = f"the gateway could not process this command: {type(exc).__name__}"
             result = CmdResBody(cmd_id=None, name=name, ok=False, code="failed", message=message)
-        if isinstance(result, _Unverified):
-            result = result.answer
-            if self._unverified is not None and not self._unverified.take():
+        if isinstance(result, _Refused):
+            refusal, result = result, result.answer
+            if (
+                not refusal.verified
+                and self._unverified is not None
+                and not self._unverified.take()
+            ):
                 self.unanswered += 1
                 if self.unanswered % 1000 == 1:  # the first, then every 1000th
                     log.warning(
@@ -188,11 +194,12 @@ class CommandProcessor:
         await self._respond(result)
         return result
 
-    async def _process(self, topic: str, name: str, payload: bytes) -> CmdResBody | _Unverified:
-        def refuse(code: str, message: str, cmd_id: str | None = None) -> _Unverified:
-            return _Unverified(
-                CmdResBody(cmd_id=cmd_id, name=name, ok=False, code=code, message=message)
-            )
+    async def _process(self, topic: str, name: str, payload: bytes) -> CmdResBody | _Refused:
+        def refuse(
+            code: str, message: str, cmd_id: str | None = None, *, verified: bool = False
+        ) -> _Refused:
+            answer = CmdResBody(cmd_id=cmd_id, name=name, ok=False, code=code, message=message)
+            return _Refused(answer, verified)
 
         if len(payload) > self._max_payload:
             return refuse(
@@ -228,10 +235,7 @@ class CommandProcessor:
             return refuse(exc.code, exc.message, cmd.cmd_id)
         too_long = self._lifetime_problem(cmd, self._clock.now())
         if too_long is not None:
-            log.warning("command_refused", name=name, cmd_id=cmd.cmd_id,
-                        code="lifetime_too_long", reason=too_long)  # fmt: skip
-            return CmdResBody(cmd_id=cmd.cmd_id, name=name, ok=False, code="lifetime_too_long",
-                              message=too_long)  # fmt: skip
+            return refuse("lifetime_too_long", too_long, cmd.cmd_id, verified=True)
         return await self._once(name, cmd)
 
     def _lifetime_problem(self, cmd: Command, now: datetime) -> str | None:

@@ -41,6 +41,7 @@ from sim.broker import MosquittoBroker
 from sim.cloud import CloudEmulator
 from sim.venue import SimVenue
 from tests.alarms.test_sim_faults import BOOKINGS, DEVICES, VENUE, Day, at
+from tests.brokers import publish_lines
 from tests.daemon.procs import edgectl
 from tests.simday import daemon_on, devices_toml, quiet, site_header
 from tests.storage.damage import checkpoint, pages, trash_page
@@ -136,7 +137,7 @@ def shape_problems(sent: dict[str, list[dict[str, Any]]]) -> tuple[list[str], in
     return problems, matched
 
 
-async def forged_flood(host: str, port: int, topic: str, n: int) -> None:
+async def forged_flood(port: int, topic: str, n: int) -> None:
     """An attacker on the broker, in a process of its own: `n` unsigned snapshots, QoS 0,
     as fast as mosquitto_pub sends them (one per line)."""
     booking = {"booking_id": "X-1", "zone": "court-1", "start": "2026-07-15T10:00:00Z",
@@ -144,12 +145,7 @@ async def forged_flood(host: str, port: int, topic: str, n: int) -> None:
                "version": 99}  # fmt: skip
     lines = b"".join(json.dumps({"version": 99 + i, "bookings": [booking]}).encode() + b"\n"
                      for i in range(n))  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(
-        "mosquitto_pub", "-h", host, "-p", str(port), "-t", topic, "-q", "0", "-l",
-        stdin=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    await proc.communicate(lines)
-    assert proc.returncode == 0
+    await publish_lines(port, topic, lines)
 
 
 def sim_truth(venue: SimVenue) -> dict[str, Any]:
@@ -306,9 +302,7 @@ async def test_a_day_as_the_cloud_sees_it(
             # An attacker floods forged snapshots. The cloud's signed one, retained, comes
             # in the middle of it: dropped with the flood or not, edged subscribes again
             # once the lane drained, mosquitto re-sends it, and it holds.
-            flood = asyncio.create_task(
-                forged_flood("127.0.0.1", broker.port, cloud.root + "bookings", 3000)
-            )
+            flood = asyncio.create_task(forged_flood(broker.port, cloud.root + "bookings", 3000))
             await day.until_state("inbound_flood:bookings", "active", at(17, 30))
             b1 = {"booking_id": "b1", "zone": "court-1", "start": at(14).isoformat(),
                   "end": at(17).isoformat(), "member": "m", "status": "confirmed",

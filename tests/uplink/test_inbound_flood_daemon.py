@@ -23,7 +23,7 @@ from sim.broker import MosquittoBroker
 from sim.cloud import CloudEmulator
 from sim.modbus import RegisterBank, SimUnit, serve_tcp
 from tests.bookings.venue_rig import until
-from tests.brokers import mosquitto  # noqa: F401
+from tests.brokers import mosquitto, publish_lines  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOD = 60_000
@@ -115,12 +115,7 @@ async def flood(mqtt_port: int, topic: str) -> float:
         for i in range(FLOOD)
     )  # fmt: skip
     t0 = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        "mosquitto_pub", "-h", "127.0.0.1", "-p", str(mqtt_port), "-t", topic, "-q", "1",
-        "-l", "-i", "flooder", stdin=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    await proc.communicate(lines)
-    assert proc.returncode == 0
+    await publish_lines(mqtt_port, topic, lines, qos=1)
     return time.monotonic() - t0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import structlog
 
-from edge import logs
+from edge import logs, memory
 from edge.alarms import configure_engine
 from edge.automation.reconciler import Cause, Want, same
 from edge.bookings.sync import ALARM_CLASS as BOOKINGS_ALARM
@@ -180,6 +180,7 @@ class Daemon:
             return EX_CONFIG
         startup_s = time.monotonic() - t0
         self.notifier.ready(self.status_line())
+        memory.trim()  # what loading the venue and the first cycle left free
         log.info(
             "ready",
             startup_s=round(startup_s, 3),
@@ -398,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             return EX_CONFIG
         clock = SimClock(args.sim_start, rate=args.sim_rate)
     notifier = Notifier()
+    memory.one_arena()  # before the SQLite thread starts
     try:
         return asyncio.run(Daemon(args.config, venue, clock, notifier).run())
     finally:

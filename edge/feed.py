@@ -124,7 +124,7 @@ class Feed:
             info = self._venue.get().points.get(ref)
             self.state.offer(
                 PointValue(
-                    point=ref,
+                    point=info.ref if info else ref,  # the inventory's string, kept once
                     value=scalar(event.value),
                     quality=quality(event.quality),
                     unit=(info.unit or None) if info else None,

@@ -32,7 +32,8 @@ class RoleMap:
         self._by_role: dict[str, list[RolePoint]] = {}
         self._of: dict[tuple[str, str], tuple[tuple[str, ...], str | None]] = {}
         for device, point, roles, group in entries:
-            self._of[(device, point)] = (roles, group)
+            if roles or group is not None:  # most points have neither: keep no entry
+                self._of[(device, point)] = (roles, group)
             for role in roles:
                 self._by_role.setdefault(role, []).append(RolePoint(device, point, group))
 

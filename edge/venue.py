@@ -11,6 +11,7 @@ command checks, booking sync); the daemon swaps it only after a reload has start
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -327,7 +328,7 @@ def _inventory(
                 )  # fmt: skip
             continue
         for p in book.resolved(d.profile, d.points).points:
-            ref = f"{d.id}.{p.name}"
+            ref = sys.intern(f"{d.id}.{p.name}")  # the point table's key is the same string
             whole = p.datatype not in JSON_TYPE and p.scale == 1.0 and not p.precision
             number = "integer" if whole else "number"
             json_type = "string" if p.enum else JSON_TYPE.get(p.datatype, number)

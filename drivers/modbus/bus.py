@@ -1,9 +1,12 @@
 """The bus engine: one `Bus` per physical link, polling its devices and writing to them.
 
 Why it is shaped this way:
-- One owner per link. Every transaction goes through one priority queue served by
-  one worker per connection (one for RTU and gateways, `concurrency` for native TCP),
-  so RTU slaves never fight over the port and the inter-frame silence is kept.
+- One transaction per connection at a time. Writes, reads and probes go through one
+  priority queue served by one worker per connection (one for RTU and gateways,
+  `concurrency` for native TCP), so RTU slaves never fight over the port and the
+  inter-frame silence is kept. A poll that finds nothing queued and a connection idle
+  runs on it from its own task (two task switches fewer per transaction); the worker
+  waiting for that connection gets it next (`Channel.take`).
 - Writes jump the queue (priority 0 before polls at 1 and probes of dead devices at 2)
   and wait at most for the transaction in flight, never for a poll cycle.
 - Each device has its own poll task that submits one block at a time; a device that
@@ -62,6 +65,16 @@ Call = Callable[[Request], Awaitable[Any]]
 Op = Callable[[Call], Awaitable[Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class _PollRead:
+    """A block's read, made once per device: sent directly or queued as `op`."""
+
+    request: Request
+    table: Table
+    count: int
+    op: Op
+
+
 @dataclass(order=True)
 class _Job:
     priority: int
@@ -100,6 +113,7 @@ class Bus:
         self._configs = list(devices)
         self._on_event = on_event
         self._devices: dict[str, DeviceRuntime] = {}
+        self._poll_reads: dict[str, list[_PollRead]] = {}
         self._channels: list[Channel] = []
         self._seq = itertools.count()
         self._tg: asyncio.TaskGroup | None = None
@@ -121,6 +135,9 @@ class Bus:
         _quiet_pymodbus()
         self._jobs: asyncio.PriorityQueue[_Job] = asyncio.PriorityQueue()
         self._devices = {c.name: DeviceRuntime(c, self.clock, self._emit) for c in self._configs}
+        self._poll_reads = {  # made once: a poll cycle only sends them
+            d.name: [self._poll_read_of(d, b) for b in d.blocks] for d in self._devices.values()
+        }
         workers = self.link.concurrency if isinstance(self.link, TcpLink) else 1
         self._channels = [Channel(self.link, self.stats, self.name) for _ in range(workers)]
         self._tg = asyncio.TaskGroup()
@@ -324,42 +341,67 @@ class Bus:
         self._jobs.put_nowait(_Job(priority, next(self._seq), dev, op, future, retries))
         return await future
 
+    async def _poll_read(self, dev: DeviceRuntime, read: _PollRead, retries: int) -> Any:
+        """One block of a poll cycle: at once on an idle connection when nothing is queued
+        (without the queue's two task switches; a lost link fails it at once, as in the
+        worker), else queued behind the writes. Only polls take this path: they are
+        cancelled only when the bus closes, so no caller abandons a transaction half way
+        through the link."""
+        if not self._running:
+            raise BusClosed(f"bus {self.name} is not running")
+        if self._jobs.empty():
+            for ch in self._channels:
+                if ch.free:
+                    cfg = dev.config
+                    ch.take_now()
+                    try:
+                        response = await ch.transact(
+                            cfg.name, cfg.unit_id, read.request, cfg.timeout_s, retries
+                        )
+                    finally:
+                        ch.give_back()
+                    return _read_data(dev.name, read.table, response, read.count)
+        return await self._submit(dev, PRIO_POLL, read.op, retries)
+
     async def _worker(self, ch: Channel) -> None:
         while self._running:
             job = await self._jobs.get()
             if job.future.done():
                 continue  # the caller gave up (cancelled) while the job was queued
-            cfg = job.device.config
-            if job.priority == PRIO_WRITE and not ch.connected:
-                # A write during a reconnect waits for the link as long as it would
-                # wait for the device; polls fail at once and keep their cadence.
-                await ch.wait_connected(cfg.timeout_s * (job.retries + 1))
-
-            def call(request: Request, _job: _Job = job, _cfg: DeviceConfig = cfg) -> Any:
-                return ch.transact(_cfg.name, _cfg.unit_id, request, _cfg.timeout_s, _job.retries)
-
+            await ch.take()  # after a direct poll in flight: at most one transaction
             try:
-                result = await job.op(call)
-            except asyncio.CancelledError:
-                if not job.future.done():
-                    job.future.set_exception(BusClosed(f"bus {self.name} closed"))
-                raise
-            except Exception as exc:
-                if not job.future.done():
-                    job.future.set_exception(exc)
-            else:
-                if not job.future.done():
-                    job.future.set_result(result)
+                await self._run(ch, job)
+            finally:
+                ch.give_back()
+
+    async def _run(self, ch: Channel, job: _Job) -> None:
+        cfg = job.device.config
+        if job.priority == PRIO_WRITE and not ch.connected:
+            # A write during a reconnect waits for the link as long as it would
+            # wait for the device; polls fail at once and keep their cadence.
+            await ch.wait_connected(cfg.timeout_s * (job.retries + 1))
+
+        def call(request: Request) -> Any:
+            return ch.transact(cfg.name, cfg.unit_id, request, cfg.timeout_s, job.retries)
+
+        try:
+            result = await job.op(call)
+        except asyncio.CancelledError:
+            if not job.future.done():
+                job.future.set_exception(BusClosed(f"bus {self.name} closed"))
+            raise
+        except Exception as exc:
+            if not job.future.done():
+                job.future.set_exception(exc)
+        else:
+            if not job.future.done():
+                job.future.set_result(result)
 
     def _read_op(self, dev: DeviceRuntime, table: Table, address: int, count: int) -> Op:
         request = read_request(table, address, count, dev.config.unit_id)
 
         async def op(call: Call) -> list[int] | list[bool]:
-            response = await call(request)
-            try:
-                return response_data(table, response, count)
-            except ValueError as exc:
-                raise TransactionFailed(dev.name, str(exc)) from exc
+            return _read_data(dev.name, table, await call(request), count)
 
         return op
 
@@ -393,16 +435,22 @@ class Bus:
                     next_due = self.clock.monotonic()
                     continue
                 self.poll_stats[dev.name].started(self.clock.monotonic())
-                await self._poll_cycle(dev)
+                read = await self._poll_cycle(dev)
             except asyncio.CancelledError:
                 raise
+            except BusClosed:
+                return  # closing, and pymodbus swallowed the cancellation (3.11 wait_for)
             except Exception:
                 log.exception("poll_cycle_failed", bus=self.name, device=dev.name)
+                read = False
             next_due += cfg.poll_interval_s
             now = self.clock.monotonic()
             if next_due < now:
                 next_due = now  # late: do not burst to catch up
-            await self.clock.sleep(next_due - now)
+            # Due again at once: a cycle that read the device has waited on the link
+            # already, so no extra loop turn; any other (a failure) yields here.
+            if next_due > now or not read:
+                await self.clock.sleep(next_due - now)
 
     async def _probe(self, dev: DeviceRuntime) -> bool:
         """One read of the first block, no retries: does the dead device answer again?"""
@@ -421,29 +469,35 @@ class Bus:
     def _block_op(self, dev: DeviceRuntime, block: Block) -> Op:
         return self._read_op(dev, block.table, block.start, block.count)
 
-    async def _poll_cycle(self, dev: DeviceRuntime) -> None:
-        for index, block in enumerate(dev.blocks):
+    def _poll_read_of(self, dev: DeviceRuntime, block: Block) -> _PollRead:
+        unit = dev.config.unit_id
+        request = read_request(block.table, block.start, block.count, unit)
+        return _PollRead(request, block.table, block.count, self._block_op(dev, block))
+
+    async def _poll_cycle(self, dev: DeviceRuntime) -> bool:
+        """Read every block of `dev`; True if the device answered (data or a refusal)."""
+        answered = False
+        retries = dev.config.retries
+        for index, read in enumerate(self._poll_reads[dev.name]):
             try:
-                data = await self._submit(
-                    dev, PRIO_POLL, self._block_op(dev, block), dev.config.retries
-                )
+                data = await self._poll_read(dev, read, retries)
             except LinkDown as exc:
                 dev.set_offline(exc.reason, device_fault=False)
                 await self._channels[0].wait_connected(max(dev.config.poll_interval_s, 0.05))
-                return
+                return False
             except TransactionFailed as exc:
                 if exc.exception_code is not None:
                     dev.set_online()
                     log.debug("block_refused", device=dev.name, code=exc.exception_code)
                     dev.refuse_block(index)
+                    answered = True
                     continue
                 dev.set_offline(exc.reason, device_fault=True)
-                return
+                return False
             dev.set_online()
-            self._apply(dev, index, data)
-
-    def _apply(self, dev: DeviceRuntime, index: int, data: list[int] | list[bool]) -> None:
-        dev.apply_block(index, data)
+            dev.apply_block(index, data)
+            answered = True
+        return answered
 
     async def _heartbeat_loop(self, dev: DeviceRuntime) -> None:
         hb = dev.config.profile.heartbeat
@@ -476,6 +530,13 @@ def _quiet_pymodbus() -> None:
     logger = logging.getLogger("pymodbus")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.CRITICAL)
+
+
+def _read_data(device: str, table: Table, response: Any, count: int) -> list[int] | list[bool]:
+    try:
+        return response_data(table, response, count)
+    except ValueError as exc:
+        raise TransactionFailed(device, str(exc)) from exc
 
 
 def _intended(spec: PointSpec, encoded: list[int] | list[bool]) -> Value:

@@ -55,10 +55,41 @@ class Channel:
         self._down_logged = False
         self._silent_in_a_row = 0  # timeouts with no answer from anyone in between
         self._reset_after = reset_after_silent
+        self._busy = False
+        self._handoff: asyncio.Future[None] | None = None
 
     @property
     def connected(self) -> bool:
         return self._up.is_set() and self.client.connected
+
+    # ---- whose turn: one job at a time uses the connection ---------------------
+    @property
+    def free(self) -> bool:
+        """Nobody is using the connection and nobody is waiting for it."""
+        return not self._busy
+
+    def take_now(self) -> None:
+        """Take a free connection without waiting (the bus's direct path)."""
+        assert not self._busy, "the connection is in use"
+        self._busy = True
+
+    async def take(self) -> None:
+        """Take the connection, after the job using it now (the channel's one worker)."""
+        if not self._busy:
+            self._busy = True
+            return
+        self._handoff = asyncio.get_running_loop().create_future()
+        try:
+            await self._handoff  # handed over still busy: nobody can slip in between
+        finally:
+            self._handoff = None
+
+    def give_back(self) -> None:
+        """Done with the connection: to the waiting worker if there is one."""
+        if self._handoff is not None and not self._handoff.done():
+            self._handoff.set_result(None)
+        else:
+            self._busy = False
 
     async def wait_connected(self, within_s: float | None = None) -> bool:
         try:

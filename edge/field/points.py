@@ -6,6 +6,7 @@ read from it or subscribe. One poll, many listeners.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +37,8 @@ class PointTable:
 
     def publish(self, event: BusEvent) -> None:
         if isinstance(event, PointUpdate):
-            key = f"{event.device}.{event.point}"
+            # Interned: the inventory and the feed hold the same string (4,000 points).
+            key = sys.intern(f"{event.device}.{event.point}")
             self._points[key] = PointState(event.value, event.quality, event.ts)
         elif isinstance(event, DeviceStatus):
             self._online[event.device] = event.online

@@ -36,8 +36,12 @@ async def until(cond: object, timeout_s: float = 15.0) -> None:
 
 
 @pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
+async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    """`request.param` (optional): coils set before the bus starts, {address: values}
+    (its first poll may come back before the test's first line)."""
     bank = RegisterBank()
+    for address, values in getattr(request, "param", {}).items():
+        bank.set_coils(address, values)
     unit = SimUnit(1, bank)
     profile = load_profile("lighting_8ch")
     async with serve_tcp([unit]) as server:
@@ -72,9 +76,9 @@ async def test_writes_once_and_holds(rig: Rig) -> None:
     assert rig.rec.stats.per_output == {"lights-a.ch3_on": 1}
 
 
+@pytest.mark.parametrize("rig", [{2: [True]}], indirect=True)
 async def test_nothing_written_when_already_right(rig: Rig) -> None:
     """A restart that finds outputs already right writes nothing."""
-    rig.bank.set_coils(2, [True])
     rig.rec.set_wanted(
         {
             "lights-a.ch3_on": Want(True, "booking", Cause("booking")),

@@ -482,3 +482,31 @@ async def test_link_reopened_when_nobody_answers() -> None:
         await rec.wait_for(lambda: bus.stats.reconnects >= 1, within_s=10)
         unit.offline = False
         await rec.wait_for(lambda: rec.quality("E", "co2") is Quality.GOOD)
+
+
+async def test_a_connection_goes_to_the_waiting_worker_before_any_direct_poll() -> None:
+    """A direct poll holds the connection; the worker waiting for it gets it next, still
+    held (no poll slips in between); a cancelled wait leaves it free."""
+    from drivers.modbus.channel import Channel
+    from drivers.modbus.events import BusStats
+
+    ch = Channel(TcpLink("127.0.0.1", 1), BusStats(), "t")
+    assert ch.free
+    ch.take_now()  # a direct poll
+    worker = asyncio.create_task(ch.take())
+    await asyncio.sleep(0)
+    assert not worker.done() and not ch.free
+    ch.give_back()  # the poll is done: handed over
+    assert not ch.free
+    await worker
+    ch.give_back()
+    assert ch.free
+    ch.take_now()
+    waiting = asyncio.create_task(ch.take())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    ch.give_back()
+    assert ch.free
+    ch.close()

@@ -43,9 +43,14 @@ async def until(cond: object, timeout_s: float = 10.0) -> None:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[MeterRig]:
+async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[MeterRig]:
+    """`request.param`: the meter's reading before the bus starts (its first poll may come
+    back before the test's first line)."""
     bank = RegisterBank()
     unit = SimUnit(10, bank)
+    spec = load_profile("energy_meter").point("import_kwh")
+    assert spec is not None
+    bank.set_point(spec, round(request.param % WRAP_KWH, 1))
     clock = SystemClock()
     db = Database.open(tmp_path / "edge.db")
     # Registers jump instantly in the simulator: allow any power so no jump is "absurd".
@@ -69,9 +74,9 @@ def cum(r: MeterRig) -> float:
     return float(r.svc.status()["m-c1"]["cum_kwh"])  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("rig", [WRAP_KWH - 0.5], indirect=True)
 async def test_rollover_through_the_wire_is_counted_exactly(rig: MeterRig) -> None:
     """The uint32 register wraps on the simulated meter: energy keeps counting up."""
-    rig.set_kwh(WRAP_KWH - 0.5)
     await until(lambda: rig.svc.status()["m-c1"]["last_reading"] is not None)
     rig.set_kwh(WRAP_KWH - 0.2)
     await until(lambda: cum(rig) >= 0.29)
@@ -80,10 +85,10 @@ async def test_rollover_through_the_wire_is_counted_exactly(rig: MeterRig) -> No
     assert round(cum(rig), 1) == 0.9
 
 
+@pytest.mark.parametrize("rig", [1000.0], indirect=True)
 async def test_meter_offline_span_is_a_gap_not_zero(rig: MeterRig) -> None:
     """While the simulated meter is silent nothing is counted; on return the difference
     across the gap is counted and the span marked estimated."""
-    rig.set_kwh(1000.0)
     await until(lambda: rig.svc.status()["m-c1"]["last_reading"] is not None)
     rig.unit.offline = True
     await asyncio.sleep(1.0)

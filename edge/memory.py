@@ -10,31 +10,26 @@ left free. Both do nothing where libc is not glibc (musl has neither call).
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import structlog
+
+from edge.libc import libc
 
 log = structlog.get_logger("edge.memory")
 
 M_ARENA_MAX = -8  # glibc's malloc.h
 
 
-@functools.cache
 def _glibc() -> Any | None:
-    import ctypes  # here: ctypes costs start-up time and memory where nothing calls this
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
+    found = libc()
+    return found if hasattr(found, "mallopt") and hasattr(found, "malloc_trim") else None
 
 
 def one_arena() -> bool:
     """One malloc arena for every thread; call before starting any. True if set."""
-    libc = _glibc()
-    ok = libc is not None and libc.mallopt(M_ARENA_MAX, 1) == 1
+    c = _glibc()
+    ok = c is not None and c.mallopt(M_ARENA_MAX, 1) == 1
     if not ok:
         log.debug("malloc_arena_max_not_set")
     return ok
@@ -42,5 +37,5 @@ def one_arena() -> bool:
 
 def trim() -> bool:
     """Give free heap pages back to the kernel. True if some were released."""
-    libc = _glibc()
-    return libc is not None and libc.malloc_trim(0) == 1
+    c = _glibc()
+    return c is not None and c.malloc_trim(0) == 1

@@ -399,11 +399,7 @@ class Bus:
 
     def _read_op(self, dev: DeviceRuntime, table: Table, address: int, count: int) -> Op:
         request = read_request(table, address, count, dev.config.unit_id)
-
-        async def op(call: Call) -> list[int] | list[bool]:
-            return _read_data(dev.name, table, await call(request), count)
-
-        return op
+        return _request_op(dev.name, request, table, count)
 
     def _write_op(self, dev: DeviceRuntime, spec: PointSpec, values: list[int] | list[bool]) -> Op:
         unit = dev.config.unit_id
@@ -470,9 +466,9 @@ class Bus:
         return self._read_op(dev, block.table, block.start, block.count)
 
     def _poll_read_of(self, dev: DeviceRuntime, block: Block) -> _PollRead:
-        unit = dev.config.unit_id
-        request = read_request(block.table, block.start, block.count, unit)
-        return _PollRead(request, block.table, block.count, self._block_op(dev, block))
+        table, count = block.table, block.count
+        request = read_request(table, block.start, count, dev.config.unit_id)
+        return _PollRead(request, table, count, _request_op(dev.name, request, table, count))
 
     async def _poll_cycle(self, dev: DeviceRuntime) -> bool:
         """Read every block of `dev`; True if the device answered (data or a refusal)."""
@@ -530,6 +526,13 @@ def _quiet_pymodbus() -> None:
     logger = logging.getLogger("pymodbus")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.CRITICAL)
+
+
+def _request_op(device: str, request: Request, table: Table, count: int) -> Op:
+    async def op(call: Call) -> list[int] | list[bool]:
+        return _read_data(device, table, await call(request), count)
+
+    return op
 
 
 def _read_data(device: str, table: Table, response: Any, count: int) -> list[int] | list[bool]:

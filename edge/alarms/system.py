@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from drivers.modbus.events import BusEvent, PointUpdate
 from edge.alarms.config import AlarmsConfig, MaintenanceLimit
 from edge.alarms.field import READABLE, Report
+from edge.libc import libc
 
 CounterSnapshot = Callable[[], Mapping[str, Mapping[str, float]]]
 """output -> {"run_hours": h, "cycles": n} (edge.counters.Counters.snapshot)."""
@@ -135,15 +136,9 @@ TIME_ERROR = 5
 
 @functools.cache
 def _adjtimex() -> Callable[[Any], int] | None:
-    """libc's adjtimex, looked up once (`find_library` runs `ldconfig -p`); ctypes is
-    imported here, not at start: only the real clock asks the kernel."""
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return None
-    call: Callable[[Any], int] | None = getattr(libc, "adjtimex", None)
+    """libc's adjtimex, looked up once; ctypes is loaded then, not at start: only the real
+    clock asks the kernel."""
+    call: Callable[[Any], int] | None = getattr(libc(), "adjtimex", None)
     return call
 
 

@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 import structlog
 
+from drivers.tasks import cancel_and_wait
 from edge.clock import Clock
-from edge.tasks import cancel_and_wait
 
 log = structlog.get_logger("edge.supervisor")
 

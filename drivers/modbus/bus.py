@@ -32,6 +32,7 @@ from typing import Any
 import structlog
 
 from ..clock import Clock, SystemClock
+from ..tasks import cancel_and_wait
 from .channel import Channel, LinkDown
 from .codec import Value, decode_point, encode_point, merge_bit
 from .device import DeviceRuntime, differs
@@ -167,14 +168,8 @@ class Bus:
         tb: TracebackType | None,
     ) -> None:
         self._running = False
-        # Cancel until every task is done: on Python 3.11 `asyncio.wait_for` (inside
-        # pymodbus) can swallow a cancellation that races with a reply arriving.
-        pending = [t for t in self._tasks if not t.done()]
-        while pending:
-            for t in pending:
-                t.cancel()
-            await asyncio.wait(pending, timeout=0.2)
-            pending = [t for t in pending if not t.done()]
+        # Until every task is done: pymodbus' `wait_for` can swallow a cancellation.
+        await asyncio.gather(*(cancel_and_wait(t) for t in self._tasks))
         if self._tg is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tg.__aexit__(None, None, None)

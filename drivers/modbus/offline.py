@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from ..tasks import cancel_and_wait
 from .bus import Bus
 from .channel import Channel
 from .codec import Value
@@ -44,9 +45,9 @@ async def _channel(link: Link) -> AsyncIterator[Channel]:
             raise TransactionFailed(link.label, "cannot connect to the link")
         yield channel
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Until it is done: pymodbus' `wait_for` can swallow a cancellation (a hang of
+        # `edgectl modbus read` on a dead link, seen in the suite).
+        await cancel_and_wait(task)
         channel.close()
 
 

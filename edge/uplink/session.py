@@ -31,10 +31,10 @@ import structlog
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
+from drivers.tasks import cancel_and_wait
 from edge.clock import Clock
 from edge.config.model import Uplink as UplinkSettings
 from edge.storage import Database, StorageError, kv
-from edge.tasks import cancel_and_wait
 from edge.uplink.backoff import Backoff
 from edge.uplink.birth import MESSAGE_LIMIT, split
 from edge.uplink.contract import RETAINED_STREAMS, Birth, BirthBody, BirthPart, Status, Topics

@@ -3,6 +3,7 @@
 On Python 3.11 `asyncio.wait_for` (used inside aiomqtt and pymodbus) can swallow a
 cancellation that races with its inner future completing; the task then runs on as if
 never cancelled. So a stop cancels again until the task is done, or the time is up.
+A leaf module (like `drivers.clock`): the drivers and the daemon both stop tasks with it.
 """
 
 from __future__ import annotations

@@ -100,7 +100,12 @@ async def test_reasserts_after_device_returns(rig: Rig) -> None:
     await asyncio.sleep(0.3)
     assert rig.rec.stats.writes == 1  # no writes into a dead device
     rig.unit.heal()
-    await until(lambda: rig.bank.get_coils(0, 1) == [True])
+    # The coil flips when the write lands; the write counts once its read-back is in.
+    await until(
+        lambda: (
+            rig.bank.get_coils(0, 1) == [True] and rig.rec.stats.per_output["lights-a.ch1_on"] >= 2
+        )
+    )
     assert rig.rec.stats.per_output["lights-a.ch1_on"] == 2
 
 

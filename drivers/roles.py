@@ -14,7 +14,6 @@ This module knows nothing of Modbus: a point is described to it by `PointFacts`.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -161,6 +160,8 @@ class UnknownRole(ValueError):
     """A role that is not in the vocabulary; the message names the known ones."""
 
     def __init__(self, role: str) -> None:
+        import difflib  # only for a mistake: kept out of the running daemon
+
         close = difflib.get_close_matches(role, ROLES, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         super().__init__(f"unknown role {role!r}{hint}; known roles: {', '.join(sorted(ROLES))}")

@@ -33,7 +33,6 @@ from edge.feed import Feed, FeedComponent
 from edge.field.buses import BusComponent, bus_key, device_configs, make_link, modbus_buses
 from edge.field.gpio import GpioComponent, gpio_buses, gpio_devices, gpio_settings
 from edge.field.network import NetworkComponent, network_buses, network_devices
-from edge.gates import GateComponent
 from edge.inventory import birth
 from edge.liveness import Liveness
 from edge.ops import Operations
@@ -217,15 +216,22 @@ def plan(venue: Venue, stores: Stores, services: Services) -> dict[str, Spec]:
     if cfg.access.gates:
         lines = [b for b in cfg.buses if isinstance(b, SerialLineBus | TcpLineBus)]
         gate_devices = {g.device for g in cfg.access.gates}
+
+        def gates() -> Component:
+            # Imported here: a venue without gates never loads the readers and line drivers.
+            from edge.gate_readers import GateComponent
+
+            return GateComponent(
+                cfg, venue.gates, clock, s.db, s.bookings, s.outputs, s.emergency, s.access,
+                s.access_loss,
+            )  # fmt: skip
+
         specs["gates"] = Spec(
             _key(
                 cfg.site.id, cfg.access, cfg.zones, lines,
                 [d for d in cfg.devices if d.id in gate_devices],
             ),
-            lambda: GateComponent(
-                cfg, venue.gates, clock, s.db, s.bookings, s.outputs, s.emergency, s.access,
-                s.access_loss,
-            ),
+            gates,
         )  # fmt: skip
     specs["summary"] = Spec(b"", lambda: SummaryComponent(services.venue, s, clock))
     specs["uplink"] = Spec(

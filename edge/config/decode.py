@@ -7,7 +7,6 @@ finds nothing, `msgspec.convert` builds the structs (and is then known to succee
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -100,6 +99,8 @@ def _check_struct(value: object, info: mi.StructType, path: str, out: list[Probl
     for key in value:
         if key in names or key == tag_field:
             continue
+        import difflib  # only for a mistake: kept out of the running daemon
+
         close = difflib.get_close_matches(str(key), list(names), n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(sorted(names))}"
         out.append(Problem(_join(path, str(key)), "unknown key", hint))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 SHOWN = 3
@@ -14,6 +13,8 @@ def suggest(name: str, known: Iterable[str], listing: str = "edgectl points") ->
     Ids that start with what was typed come first (`lights-a2` -> its points), then ids
     of the same device (`lights-a2.ch9_on` -> `lights-a2.ch1_on`), then look-alikes.
     """
+    import difflib  # only for a mistake: kept out of the running daemon
+
     items = sorted(set(known))
     device = name.partition(".")[0]
     ranked = [k for k in items if k.startswith(name) and k != name]

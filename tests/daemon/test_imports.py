@@ -5,10 +5,22 @@ from __future__ import annotations
 import subprocess
 import sys
 
-LEFT_OUT = ("rich", "cryptography", "sim", "ctypes", "drivers.gpio", "drivers.netprobe", "xml")
+LEFT_OUT = (
+    "rich",
+    "cryptography",
+    "sim",
+    "ctypes",
+    "drivers.gpio",
+    "drivers.netprobe",
+    "xml",
+    "difflib",
+    "drivers.serial",
+    "edge.gate_readers",
+)
 """edgectl's renderer; signature checks (imported at the first one); the simulator; the
 kernel clock query (the first clock check); the GPIO and network-probe drivers (a venue
-with such buses imports them when it starts them)."""
+with such buses imports them when it starts them); 'did you mean' hints (at the first
+mistake); the credential readers and their line drivers (a venue with gates)."""
 
 PROBE = f"""
 import sys

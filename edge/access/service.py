@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import structlog
 
 from edge.access.credentials import CredentialKind, credential_from_line
-from edge.access.decide import Reason, refused
+from edge.access.decision import Reason, refused
+from edge.access.outcome import access_event
 from edge.access.ratelimit import ReaderLimiter, Verdict
-from edge.access.records import AccessEvent, access_event
+from edge.access.records import AccessEvent
 from edge.access.store import AccessStore
 from edge.clock import Clock
 from edge.storage import StorageError

@@ -23,7 +23,7 @@ from edge.access.context import (
     SiteAccess,
 )
 from edge.access.credentials import Credential, CredentialKind, normalise_plate
-from edge.access.decide import Decision, Reason, decide
+from edge.access.decision import Decision, Reason, decide
 from edge.access.errors import BadRevocation
 from edge.access.loss import CountsLoss
 from edge.storage import Database, Schema

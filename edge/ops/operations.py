@@ -15,7 +15,6 @@ from typing import Any, Protocol
 
 import structlog
 
-from edge.access.store import release_after_evacuation
 from edge.alarms import AlarmRefused
 from edge.automation.emergency import ResetRefused, reset
 from edge.automation.overrides import MAX_OVERRIDE
@@ -259,6 +258,9 @@ class Operations:
             reset(state, self.venue.get().site.emergency.alarms, self.stores.points, str(actor))
         except ResetRefused as exc:
             raise Refused("panel_in_alarm", str(exc), "then reset again") from None
+        # The access tables' module loads here: a venue without gates never needs it.
+        from edge.access.store import release_after_evacuation
+
         released = await release_after_evacuation(self.stores.db, self.clock.now())
         return {"active": False, "reset": True, "passes_released": released}
 

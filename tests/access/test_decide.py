@@ -19,7 +19,7 @@ from edge.access import (
     RevocationKind,
     decide,
 )
-from edge.access.decide import refused
+from edge.access.decision import refused
 from tests.access.helpers import (
     END,
     NOW,

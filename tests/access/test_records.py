@@ -12,7 +12,7 @@ from edge.access import (
     decide,
     subject_ref,
 )
-from edge.access.records import access_event
+from edge.access.outcome import access_event
 from tests.access.helpers import NOW, context, mint
 
 SALT = b"site-secret-salt"

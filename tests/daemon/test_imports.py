@@ -16,11 +16,15 @@ LEFT_OUT = (
     "difflib",
     "drivers.serial",
     "edge.gate_readers",
+    "edge.access.decision",
+    "edge.access.service",
+    "edge.access.store",
 )
 """edgectl's renderer; signature checks (imported at the first one); the simulator; the
 kernel clock query (the first clock check); the GPIO and network-probe drivers (a venue
 with such buses imports them when it starts them); 'did you mean' hints (at the first
-mistake); the credential readers and their line drivers (a venue with gates)."""
+mistake); the credential readers, their line drivers and the access decision path (a
+venue with gates)."""
 
 PROBE = f"""
 import sys

@@ -22,13 +22,13 @@ import structlog
 
 from drivers.serial import ScannedLine, SerialEvent, SerialLineReader
 from drivers.serial.tcp import TcpLineReader, TcpLineServer
-from edge.access import SCHEMA as ACCESS_SCHEMA
 from edge.access.booking_index import BookingIndex
 from edge.access.from_config import readers, site_access
 from edge.access.loss import CountsLoss
 from edge.access.ratelimit import RateLimitSettings, ReaderLimiter
 from edge.access.records import AccessEvent
 from edge.access.service import AccessService, ReaderSpec
+from edge.access.store import SCHEMA as ACCESS_SCHEMA
 from edge.access.store import AccessStore
 from edge.automation.emergency import EmergencyState
 from edge.automation.reconciler import Cause, Reconciler
